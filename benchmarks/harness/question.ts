@@ -1,0 +1,45 @@
+/**
+ * What a benchmark question is. A question answers one thing ("how many frames per second does
+ * the codec move?") with one or more cases; each case measures a contender beside a baseline in
+ * the same process and run, so the ratio between them is what carries across machines.
+ */
+
+export interface Variant {
+  /** Shown in the table: "muxvisor codec", "raw copy". */
+  label: string;
+  /** Runs one repetition and returns its figure in the case's unit. */
+  run(): number | Promise<number>;
+}
+
+export interface Case {
+  /** Short name, unique within its question: "encode". */
+  name: string;
+  /** The figure's unit: "frames/s". */
+  unit: string;
+  /** True when more is better (throughput), false when less is (latency). */
+  higherIsBetter: boolean;
+  contender: Variant;
+  /** What the contender is measured against; absent only where nothing natural exists. */
+  baseline?: Variant;
+}
+
+export interface QuestionContext {
+  /** Brief repetitions and small workloads: checks that the harness works, not how fast. */
+  quick: boolean;
+}
+
+export interface Question {
+  /** Selects the question on the command line: `npm run bench -- codec`. */
+  name: string;
+  /** One line: what it answers. */
+  title: string;
+  /** Builds the cases (and any workload they share); `teardown` releases what it made. */
+  setup(context: QuestionContext): Promise<QuestionSetup> | QuestionSetup;
+}
+
+export interface QuestionSetup {
+  /** What the workload is, in a line: "1,000,000 records of 104 B". */
+  workload: string;
+  cases: Case[];
+  teardown?(): Promise<void> | void;
+}

@@ -1,0 +1,59 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { summarize } from '../../benchmarks/harness/stats.js';
+import { formatNumber } from '../../benchmarks/harness/report.js';
+
+const run = promisify(execFile);
+const script = new URL('../../dist/benchmarks/run.js', import.meta.url).pathname;
+const dir = mkdtempSync(join(tmpdir(), 'muxvisor-bench-test-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('benchmark harness', () => {
+  it('is built (npm test builds before it runs the tests)', () => {
+    expect(existsSync(script), `${script} is missing: run \`npm run build\``).toBe(true);
+  });
+
+  it('answers the codec question in --quick mode with sane figures beside a baseline, as a table and as JSON', async () => {
+    const json = join(dir, 'quick.json');
+    const { stdout } = await run(process.execPath, [script, '--quick', 'codec', '--json', json]);
+    expect(stdout).toContain('codec');
+    expect(stdout).toContain(`results: ${json}`);
+    const report = JSON.parse(readFileSync(json, 'utf8'));
+    expect(report).toMatchObject({ tool: 'muxvisor-bench', schema: 1, quick: true, repetitions: 2 });
+    expect(report.machine.node).toBe(process.version);
+    expect(report.machine.cpus).toBeGreaterThan(0);
+    expect(report.results.map((r: { case: string }) => r.case)).toEqual(['encode', 'decode', 'encode+decode', 'decode check cost']);
+    for (const r of report.results) {
+      // Sanity, never speed: every figure is a positive finite rate, measured the asked number of times.
+      for (const side of [r.contender, r.baseline]) {
+        expect(side.samples).toHaveLength(2);
+        for (const v of [side.median, side.min, side.max]) expect(Number.isFinite(v) && v > 0, `${r.case}: ${v}`).toBe(true);
+        expect(side.min).toBeLessThanOrEqual(side.median);
+        expect(side.median).toBeLessThanOrEqual(side.max);
+      }
+      expect(r.ratio).toBeCloseTo(r.contender.median / r.baseline.median, 10);
+    }
+  });
+
+  it('refuses an unknown question, naming the known ones', async () => {
+    const failure = await run(process.execPath, [script, 'nope']).catch((e: { code: number; stderr: string }) => e);
+    expect(failure).toMatchObject({ code: 2 });
+    expect((failure as { stderr: string }).stderr).toContain('unknown question `nope` (known: codec)');
+  });
+
+  it('summarizes repetitions by median and spread', () => {
+    expect(summarize([3, 1, 2])).toMatchObject({ median: 2, min: 1, max: 3, spread: 1 });
+    expect(summarize([4, 1, 2, 3]).median).toBe(2.5);
+    expect(() => summarize([])).toThrow();
+  });
+
+  it('prints figures with three significant digits', () => {
+    expect(formatNumber(1_234_567)).toBe('1.23M');
+    expect(formatNumber(45_678)).toBe('45.7k');
+    expect(formatNumber(0.000123456)).toBe('0.000123');
+  });
+});
