@@ -1,6 +1,17 @@
 /**
- * muxvisor, the library user processes import. The client (connect, runs, requests, services)
- * arrives with the supervisor; until then this exports the protocol's error type and the version.
+ * muxvisor, the library user processes import.
+ *
+ * ```ts
+ * import { connect } from 'muxvisor';
+ * await using client = await connect();
+ * const run = await client.openRun('exp-42');
+ * for (let step = 0; step < 100; step++) run.publish({ step, loss: 1 / (step + 1) });
+ * console.log(await run.finish()); // { run: 'exp-42', status: 'ok', records: 100, ... }
+ * ```
  */
+export { Client, connect, type OpenRunOptions, RUN_ENV } from './client.js';
+export type { CallOptions } from './connection.js';
+export type { ConnectOptions } from './options.js';
+export { type FinishOptions, type FinishResult, type HistoryOptions, Run, type SyncResult } from './run.js';
 export { ErrorCode, isMuxvisorError, MuxvisorError, type WireError } from '../protocol/errors.js';
-export { VERSION } from './version.js';
+export { VERSION } from '../protocol/version.js';

@@ -36,6 +36,7 @@ export const ErrorCode = {
   Internal: 'MUXVISOR_INTERNAL',
   // Local to a process; never sent.
   ConnectionClosed: 'MUXVISOR_CONNECTION_CLOSED',
+  Unavailable: 'MUXVISOR_UNAVAILABLE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -8,3 +8,5 @@ export * from './codec.js';
 export * from './msgpack-check.js';
 export * from './messages.js';
 export * from './handshake.js';
+export * from './version.js';
+export * from './discovery.js';

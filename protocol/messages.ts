@@ -89,7 +89,8 @@ export interface ErrorMessage { kind: typeof Kind.Error; id: number; error: Wire
 export interface Request { kind: typeof Kind.Request; id: number; channel: number; op: string; args?: unknown; timeoutMs?: number }
 export interface Response { kind: typeof Kind.Response; id: number; result?: unknown }
 export interface Cancel { kind: typeof Kind.Cancel; id: number; reason?: string }
-export interface Open { kind: typeof Kind.Open; id: number; run: string; handler?: string; config?: unknown }
+/** `dedicated`: host the run's handler on a worker thread of its own. */
+export interface Open { kind: typeof Kind.Open; id: number; run: string; handler?: string; config?: unknown; dedicated?: boolean }
 export interface Attach { kind: typeof Kind.Attach; id: number; run: string }
 export interface Publish { kind: typeof Kind.Publish; channel: number; record: unknown }
 export interface Sync { kind: typeof Kind.Sync; id: number; channel: number }
@@ -129,7 +130,7 @@ function toWire(m: Message): [FrameHeader, unknown] {
     case Kind.Cancel:
       return [h(m.id, 0), m.reason === undefined ? undefined : { reason: m.reason }];
     case Kind.Open:
-      return [h(m.id, 0), compact({ run: m.run, handler: m.handler, config: m.config })];
+      return [h(m.id, 0), compact({ run: m.run, handler: m.handler, config: m.config, dedicated: m.dedicated })];
     case Kind.Attach:
       return [h(m.id, 0), { run: m.run }];
     case Kind.Publish:
@@ -222,6 +223,8 @@ export function decodeMessage(frame: Frame, options?: DecodeOptions): Message {
       const handler = optStr(what, b, 'handler');
       if (handler !== undefined) m.handler = handler;
       if (b.config !== undefined) m.config = b.config;
+      const dedicated = optBool(what, b, 'dedicated');
+      if (dedicated !== undefined) m.dedicated = dedicated;
       return m;
     }
     case Kind.Attach:

@@ -1,4 +1,8 @@
-/** The package's own version, read from package.json wherever this file runs from (source or dist/). */
+/**
+ * The package's own version and root directory, read from package.json wherever this file runs
+ * from (source or dist/). Both sides use it: the supervisor reports it in WELCOME, and a client
+ * compares it with its own to spot a supervisor of another version.
+ */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { PACKAGE_ROOT, VERSION } from '../version.js';
+import { PACKAGE_ROOT, VERSION } from '../../protocol/version.js';
 
 const program = new Command('muxvisor')
   .description('Local IPC and process supervision for experiment tooling.')

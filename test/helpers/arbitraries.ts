@@ -47,7 +47,7 @@ export const message: fc.Arbitrary<Message> = fc.oneof(
   ),
   fc.record({ kind: fc.constant(Kind.Response), id: u32, result: msgpackValue }, { requiredKeys: ['kind', 'id'] }),
   fc.record({ kind: fc.constant(Kind.Cancel), id: u32, reason: text }, { requiredKeys: ['kind', 'id'] }),
-  fc.record({ kind: fc.constant(Kind.Open), id: u32, run: text, handler: text, config: msgpackValue }, { requiredKeys: ['kind', 'id', 'run'] }),
+  fc.record({ kind: fc.constant(Kind.Open), id: u32, run: text, handler: text, config: msgpackValue, dedicated: fc.boolean() }, { requiredKeys: ['kind', 'id', 'run'] }),
   fc.record({ kind: fc.constant(Kind.Attach), id: u32, run: text }),
   fc.record({ kind: fc.constant(Kind.Publish), channel: u32, record: msgpackValue }),
   fc.record({ kind: fc.constantFrom(Kind.Sync, Kind.Detach), id: u32, channel: u32 }),

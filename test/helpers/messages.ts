@@ -20,7 +20,7 @@ export const sampleMessages: Message[] = [
   { kind: Kind.Cancel, id: 6 },
   { kind: Kind.Cancel, id: 6, reason: 'aborted by caller' },
   { kind: Kind.Open, id: 10, run: 'r1' },
-  { kind: Kind.Open, id: 11, run: 'r2', handler: '/opt/handlers/echo.js', config: { lr: 0.1 } },
+  { kind: Kind.Open, id: 11, run: 'r2', handler: '/opt/handlers/echo.js', config: { lr: 0.1 }, dedicated: true },
   { kind: Kind.Attach, id: 12, run: 'r1' },
   { kind: Kind.Publish, channel: 1, record: { step: 1, loss: 0.5 } },
   { kind: Kind.Sync, id: 13, channel: 1 },

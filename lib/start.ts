@@ -1,0 +1,137 @@
+/**
+ * Finding the supervisor, or starting one: connect to the home's socket; if nobody listens, start
+ * the daemon detached in its own session and connect once it says it is ready. Two processes that
+ * race here start one supervisor between them: the daemon takes the home's lock, and the loser
+ * exits with code 75, telling its starter to connect to the winner.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  checkPrivateDir, ErrorCode, type HomeLayout, isMuxvisorError, MuxvisorError,
+} from '../protocol/index.js';
+import { PACKAGE_ROOT } from '../protocol/version.js';
+import { ClientConnection } from './connection.js';
+
+/** Exit code of a daemon that found the home locked by another (supervisor/main.ts). */
+const EXIT_LOCKED = 75;
+
+export interface StartOptions {
+  layout: HomeLayout;
+  name: string;
+  /** Whole budget: connecting, starting, and the handshake. */
+  timeoutMs: number;
+  requestTimeoutMs: number;
+  start: boolean;
+  signal?: AbortSignal;
+  /** Arguments for a daemon this call starts (`--idle-timeout-ms`, ...). */
+  daemonArgs: string[];
+}
+
+export interface Found {
+  connection: ClientConnection;
+  /** True when this call started the supervisor. */
+  started: boolean;
+}
+
+/** Errors that mean "nobody is listening there", as opposed to "somebody refused us". */
+function nobodyHome(error: unknown): boolean {
+  const errno = isMuxvisorError(error) ? (error.data as { errno?: string } | undefined)?.errno : undefined;
+  return errno === 'ENOENT' || errno === 'ECONNREFUSED' || (isMuxvisorError(error) && error.code === ErrorCode.Unavailable);
+}
+
+export async function findOrStart(options: StartOptions): Promise<Found> {
+  const deadline = Date.now() + options.timeoutMs;
+  try {
+    return { connection: await tryConnect(options, deadline), started: false };
+  } catch (error) {
+    if (!nobodyHome(error) || !options.start) throw error;
+  }
+  const outcome = await startDaemon(options, deadline);
+  // Ready (ours) or locked (someone else's is coming up): either way, connect, retrying briefly.
+  for (;;) {
+    try {
+      return { connection: await tryConnect(options, deadline), started: outcome === 'ready' };
+    } catch (error) {
+      if (!nobodyHome(error) || Date.now() + 10 > deadline) throw unavailable(options, error);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+}
+
+async function tryConnect(options: StartOptions, deadline: number): Promise<ClientConnection> {
+  const { layout } = options;
+  if (layout.socketFallback && existsSync(join(layout.socketPath, '..'))) checkPrivateDir(join(layout.socketPath, '..'));
+  let token: string;
+  try {
+    token = readFileSync(layout.tokenPath, 'utf8').trim();
+  } catch {
+    throw new MuxvisorError(ErrorCode.Unavailable, `no supervisor token in ${layout.tokenPath}`);
+  }
+  return ClientConnection.open({
+    socketPath: layout.socketPath, token, name: options.name, signal: options.signal,
+    timeoutMs: Math.max(1, deadline - Date.now()), requestTimeoutMs: options.requestTimeoutMs,
+  });
+}
+
+/** Starts the daemon and waits until it says `ready` or `locked`, exits, or the deadline passes. */
+async function startDaemon(options: StartOptions, deadline: number): Promise<'ready' | 'locked'> {
+  const { layout } = options;
+  mkdirSync(layout.logsDir, { recursive: true, mode: 0o700 });
+  const out = openSync(layout.daemonOut, 'a', 0o600);
+  const outStart = statSync(layout.daemonOut).size;
+  const env = { ...process.env };
+  delete env.MUXVISOR_SERVICE;
+  const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist', 'supervisor', 'main.js'), '--home', layout.home, '--ready-fd', '3', ...options.daemonArgs], {
+    detached: true, stdio: ['ignore', out, out, 'pipe'], env, cwd: layout.home,
+  });
+  closeSync(out);
+  const readyPipe = child.stdio[3] as NodeJS.ReadableStream & { destroy(): void };
+  try {
+    return await new Promise<'ready' | 'locked'>((resolve, reject) => {
+      let said = '';
+      const timer = setTimeout(() => reject(new MuxvisorError(ErrorCode.Timeout, `the supervisor did not start within ${options.timeoutMs} ms${daemonOutput(layout, outStart)}`)), Math.max(1, deadline - Date.now()));
+      const onAbort = () => reject(new MuxvisorError(ErrorCode.Cancelled, 'starting the supervisor was aborted'));
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      const finish = () => {
+        clearTimeout(timer);
+        options.signal?.removeEventListener('abort', onAbort);
+      };
+      readyPipe.on('data', (chunk: Buffer) => {
+        said += chunk.toString();
+        if (said.includes('\n')) {
+          finish();
+          resolve(said.startsWith('ready') ? 'ready' : 'locked');
+        }
+      });
+      child.once('exit', (code, signal) => {
+        finish();
+        if (code === EXIT_LOCKED || said.startsWith('ready') || said.startsWith('locked')) resolve(said.startsWith('ready') ? 'ready' : 'locked');
+        else reject(new MuxvisorError(ErrorCode.Unavailable, `the supervisor exited during start-up (${signal ?? `code ${code}`})${daemonOutput(layout, outStart)}`, { data: { code, signal } }));
+      });
+      child.once('error', (error) => {
+        finish();
+        reject(new MuxvisorError(ErrorCode.Unavailable, `cannot start the supervisor: ${error.message}`, { cause: error }));
+      });
+    });
+  } finally {
+    readyPipe.destroy();
+    child.unref();
+  }
+}
+
+/** The daemon's own output since `from`, for an error message: its last 20 lines. */
+function daemonOutput(layout: HomeLayout, from: number): string {
+  try {
+    const text = readFileSync(layout.daemonOut).subarray(from).toString().trim();
+    if (text.length === 0) return ` (no output; see ${layout.daemonOut})`;
+    return `; its output (${layout.daemonOut}):\n${text.split('\n').slice(-20).join('\n')}`;
+  } catch {
+    return '';
+  }
+}
+
+function unavailable(options: StartOptions, cause: unknown): MuxvisorError {
+  if (isMuxvisorError(cause) && cause.code !== ErrorCode.ConnectionClosed) return cause;
+  return new MuxvisorError(ErrorCode.Unavailable, `no supervisor answers at ${options.layout.socketPath}: ${(cause as Error).message}`, { cause });
+}

@@ -1,0 +1,416 @@
+/**
+ * One client connection: handshake first, then one dispatch switch over the kinds. The hot path
+ * (PUBLISH) reads only the frame header, checks the payload is well-formed msgpack, and copies
+ * its bytes to the run's worker. Bad input of any kind closes this connection only.
+ *
+ * Contracts: every request this connection sends is answered exactly once while it is open
+ * (`#inflight` is the single owner of that promise); the socket has one writer (`writer`); a
+ * fatal error sends one ERROR frame with id 0 and `fatal: true`, then closes.
+ */
+import type { Socket } from 'node:net';
+import {
+  checkMsgpack, decodeMessage, encodeFrame, encodeFrameWithValue, encodeMessage, ErrorCode, type Frame, FrameDecoder,
+  Kind, kindName, MuxvisorError, negotiateCaps, negotiateVersion, tokenMatches,
+} from '../protocol/index.js';
+import type { Logger } from './log.js';
+import type { ResolvedOptions } from './options.js';
+import type { Owner, RunStream } from './run-stream.js';
+import type { StreamMux } from './stream-mux.js';
+import type { WorkerPool } from './workers/pool.js';
+import { FrameWriter } from './writer.js';
+
+export const ConnState = { AwaitHello: 'await-hello', Open: 'open', Closing: 'closing', Closed: 'closed' } as const;
+export type ConnState = (typeof ConnState)[keyof typeof ConnState];
+
+/** A request waiting for its one answer. */
+export interface Inflight {
+  kind: number;
+  /** The run it went to; null for supervisor operations. */
+  run: RunStream | null;
+  op: string | null;
+  at: number;
+}
+
+/** What a connection needs from the supervisor. */
+export interface ConnectionHost {
+  readonly options: ResolvedOptions;
+  readonly token: string;
+  readonly tokenPath: string;
+  readonly server: { name: string; version: string; pid: number };
+  readonly mux: StreamMux;
+  readonly pool: WorkerPool;
+  /** False while draining: new runs and requests are refused with MUXVISOR_SHUTTING_DOWN. */
+  accepting(): boolean;
+  /** Runs supervisor operation `op` and answers request `id` of `conn`. */
+  operation(conn: Connection, id: number, op: string, args: unknown): void;
+  closed(conn: Connection): void;
+}
+
+export class Connection implements Owner {
+  readonly id: number;
+  readonly socket: Socket;
+  readonly writer: FrameWriter;
+  readonly connectedAt = Date.now();
+  log: Logger;
+  state: ConnState = ConnState.AwaitHello;
+  pid = 0;
+  name = '';
+  bytesIn = 0;
+  recordsIn = 0;
+  requestsIn = 0;
+  readonly #host: ConnectionHost;
+  readonly #decoder: FrameDecoder;
+  readonly #inflight = new Map<number, Inflight>();
+  readonly #channels = new Map<number, RunStream>();
+  #nextChannel = 1;
+  readonly #warned = new Set<number>();
+  readonly #paused = new Set<string>();
+  #handshakeTimer: NodeJS.Timeout | null;
+  #closeReason = 'client closed the connection';
+
+  constructor(id: number, socket: Socket, host: ConnectionHost, log: Logger) {
+    this.id = id;
+    this.socket = socket;
+    this.writer = new FrameWriter(socket);
+    this.#host = host;
+    this.log = log.child({ conn: id });
+    this.#decoder = new FrameDecoder((frame) => this.#onFrame(frame), { maxPayloadBytes: host.options.maxPayloadBytes });
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('end', () => this.#onEnd());
+    socket.on('close', () => this.#onClose());
+    socket.on('error', (error) => this.log.debug({ err: error.message }, 'socket error'));
+    socket.on('drain', () => this.#resume('output'));
+    this.#handshakeTimer = setTimeout(() => {
+      this.fatal(new MuxvisorError(ErrorCode.Timeout, `no HELLO within ${host.options.handshakeTimeoutMs} ms of connecting`));
+    }, host.options.handshakeTimeoutMs);
+  }
+
+  get inflightCount(): number {
+    return this.#inflight.size;
+  }
+
+  get channelCount(): number {
+    return this.#channels.size;
+  }
+
+  /** Runs this connection owns, with their channels. */
+  runs(): Array<[number, RunStream]> {
+    return [...this.#channels];
+  }
+
+  /** An answer from a worker or an operation: written only if request `id` still waits for one. */
+  answer(id: number, frame: Buffer): void {
+    if (!this.#inflight.delete(id) || this.state === ConnState.Closed) return;
+    this.#send(frame);
+  }
+
+  /** Answers request `id` (if it still waits) with `error`. */
+  fail(id: number, error: MuxvisorError): void {
+    if (!this.#inflight.delete(id)) return;
+    this.#send(encodeMessage({ kind: Kind.Error, id, error: error.toWire(), fatal: false }));
+  }
+
+  /** Answers every request waiting on one of `runs`, except FINISH (which is retried), with `error`. */
+  failPendingOn(runs: ReadonlySet<RunStream>, error: MuxvisorError): void {
+    for (const [id, entry] of this.#inflight) {
+      if (entry.run !== null && runs.has(entry.run) && entry.kind !== Kind.Finish) this.fail(id, error);
+    }
+  }
+
+  dropChannel(channel: number): void {
+    this.#channels.delete(channel);
+  }
+
+  /** Says goodbye, flushes, and closes (the supervisor is stopping or idle). */
+  goodbye(reason: string): void {
+    if (this.state === ConnState.Closing || this.state === ConnState.Closed) return;
+    this.#send(encodeMessage({ kind: Kind.Goodbye, reason }));
+    this.#beginClose(`supervisor said goodbye: ${reason}`);
+  }
+
+  #onData(chunk: Buffer): void {
+    this.bytesIn += chunk.length;
+    try {
+      this.#decoder.push(chunk);
+    } catch (error) {
+      this.fatal(error);
+    }
+  }
+
+  #onFrame(f: Frame): void {
+    if (this.state === ConnState.Open) {
+      if (f.kind === Kind.Publish) this.#publish(f);
+      else this.#dispatch(f);
+    } else if (this.state === ConnState.AwaitHello) {
+      this.#hello(f);
+    }
+  }
+
+  #publish(f: Frame): void {
+    const run = this.#channels.get(f.channel);
+    if (run === undefined || !run.live) {
+      this.#unknownChannel(f.channel, run);
+      return;
+    }
+    if (f.id !== 0) throw bad(`publish: header \`id\` must be 0, got ${f.id}`);
+    if (f.payload.length === 0) throw bad('publish: payload must hold the record, got nothing');
+    checkMsgpack(f.payload);
+    this.recordsIn++;
+    this.#host.mux.record(run, this.id, f.payload, 0, f.payload.length);
+    if (this.#host.pool.congested(run.worker)) this.#waitFor(run);
+  }
+
+  #dispatch(f: Frame): void {
+    switch (f.kind) {
+      case Kind.Request: {
+        if (!this.#admit(f)) return;
+        this.requestsIn++;
+        if (f.channel === 0) {
+          const m = decodeMessage(f);
+          if (m.kind !== Kind.Request) return;
+          this.#inflight.set(f.id, { kind: f.kind, run: null, op: m.op, at: Date.now() });
+          if (!this.#host.accepting() && m.op !== 'status') return this.fail(f.id, shuttingDown());
+          this.#host.operation(this, f.id, m.op, m.args);
+          return;
+        }
+        const run = this.#run(f);
+        if (run === null) return;
+        checkMsgpack(f.payload);
+        this.#inflight.set(f.id, { kind: f.kind, run, op: null, at: Date.now() });
+        this.#host.mux.request(run, this.id, f.id, f.payload, 0, f.payload.length);
+        return;
+      }
+      case Kind.Ping: {
+        if (f.id === 0) throw bad('ping: header `id` must be non-zero, got 0');
+        if (f.payload.length > 0) checkMsgpack(f.payload);
+        this.#send(encodeFrame({ kind: Kind.Pong, flags: 0, id: f.id, channel: 0 }, f.payload));
+        return;
+      }
+      case Kind.Cancel: {
+        const m = decodeMessage(f);
+        if (m.kind !== Kind.Cancel) return;
+        const entry = this.#inflight.get(m.id);
+        // Only REQUEST can be cancelled; OPEN, SYNC, FINISH and the rest always complete.
+        if (entry === undefined || entry.kind !== Kind.Request) return;
+        if (entry.run !== null) this.#host.mux.cancel(entry.run, this.id, m.id);
+        else this.fail(m.id, new MuxvisorError(ErrorCode.Cancelled, `request ${m.id} (\`${entry.op}\`) was cancelled`));
+        return;
+      }
+      case Kind.Open: {
+        if (!this.#admit(f)) return;
+        const m = decodeMessage(f);
+        if (m.kind !== Kind.Open) return;
+        if (!this.#host.accepting()) return this.#reply(f.id, shuttingDown());
+        const channel = this.#nextChannel++;
+        try {
+          const run = this.#host.mux.open(this, f.id, channel, m, m.dedicated === true);
+          this.#channels.set(channel, run);
+          this.#inflight.set(f.id, { kind: f.kind, run, op: null, at: Date.now() });
+        } catch (error) {
+          this.#reply(f.id, asError(error));
+        }
+        return;
+      }
+      case Kind.Attach: {
+        if (!this.#admit(f)) return;
+        const m = decodeMessage(f);
+        if (m.kind !== Kind.Attach) return;
+        const channel = this.#nextChannel++;
+        try {
+          const run = this.#host.mux.attach(this, channel, m.run);
+          this.#channels.set(channel, run);
+          this.#send(encodeFrameWithValue({ kind: Kind.Response, flags: 0, id: f.id, channel: 0 }, { run: run.id, channel, records: run.records }));
+        } catch (error) {
+          this.#reply(f.id, asError(error));
+        }
+        return;
+      }
+      case Kind.Sync: {
+        if (!this.#admit(f)) return;
+        const run = this.#run(f, true);
+        if (run === null) return;
+        this.#inflight.set(f.id, { kind: f.kind, run, op: null, at: Date.now() });
+        this.#host.mux.sync(run, this.id, f.id);
+        return;
+      }
+      case Kind.Finish: {
+        if (!this.#admit(f)) return;
+        const m = decodeMessage(f);
+        if (m.kind !== Kind.Finish) return;
+        const run = this.#run(f, true);
+        if (run === null) return;
+        this.#inflight.set(f.id, { kind: f.kind, run, op: null, at: Date.now() });
+        const order = { status: m.status ?? 'ok', ...(m.reason === undefined ? {} : { reason: m.reason }), ...(m.exitCode === undefined ? {} : { exitCode: m.exitCode }) };
+        this.#host.mux.finish(run, order, { conn: this.id, id: f.id });
+        return;
+      }
+      case Kind.Detach: {
+        if (!this.#admit(f)) return;
+        const run = this.#run(f, true);
+        if (run === null) return;
+        this.#host.mux.release(this, run, `its last owner (${this.#describe()}) detached without finishing`);
+        this.#send(encodeFrameWithValue({ kind: Kind.Response, flags: 0, id: f.id, channel: 0 }, { run: run.id }));
+        return;
+      }
+      case Kind.Goodbye: {
+        const m = decodeMessage(f);
+        this.#beginClose(`client said goodbye: ${m.kind === Kind.Goodbye ? m.reason : ''}`);
+        return;
+      }
+      case Kind.Error: {
+        const m = decodeMessage(f);
+        this.log.warn({ reported: m.kind === Kind.Error ? m.error : null }, 'client reported an error');
+        return;
+      }
+      case Kind.Pong:
+        return;
+      case Kind.Hello:
+        throw bad('hello: the handshake is already done (a connection sends HELLO once)');
+      case Kind.Welcome:
+      case Kind.Response:
+      case Kind.Event:
+        throw bad(`${kindName(f.kind)}: only the supervisor sends this kind`);
+      default:
+        throw new MuxvisorError(ErrorCode.UnknownKind, `unknown message kind ${kindName(f.kind)}`, { data: { kind: f.kind } });
+    }
+  }
+
+  #hello(f: Frame): void {
+    if (f.kind !== Kind.Hello) {
+      throw new MuxvisorError(ErrorCode.HandshakeRequired, `expected HELLO as the first frame, got ${kindName(f.kind)}`, { data: { kind: f.kind } });
+    }
+    const m = decodeMessage(f);
+    if (m.kind !== Kind.Hello) return;
+    if (!tokenMatches(m.token, this.#host.token)) {
+      throw new MuxvisorError(ErrorCode.BadToken, `token refused: it is not this supervisor's token (the token is in ${this.#host.tokenPath} and in MUXVISOR_SERVICE)`);
+    }
+    const version = negotiateVersion(m.versions);
+    this.pid = m.pid;
+    this.name = m.name;
+    this.state = ConnState.Open;
+    this.log = this.log.child({ pid: m.pid, client: m.name });
+    if (this.#handshakeTimer) clearTimeout(this.#handshakeTimer);
+    this.#handshakeTimer = null;
+    const { maxPayloadBytes, maxInFlight } = this.#host.options;
+    this.#send(encodeMessage({
+      kind: Kind.Welcome, version, connection: this.id, server: this.#host.server, caps: negotiateCaps(m.caps), limits: { maxPayloadBytes, maxInFlight },
+    }));
+    this.log.debug('handshake done');
+  }
+
+  /** Checks a request's id: non-zero and not in flight (else fatal), under the in-flight limit. */
+  #admit(f: Frame): boolean {
+    if (f.id === 0) throw bad(`${kindName(f.kind)}: header \`id\` must be non-zero, got 0`);
+    if (this.#inflight.has(f.id)) throw bad(`${kindName(f.kind)}: request id ${f.id} is already in flight`);
+    const limit = this.#host.options.maxInFlight;
+    if (this.#inflight.size >= limit) {
+      this.#reply(f.id, new MuxvisorError(ErrorCode.Overloaded, `${this.#inflight.size} requests in flight on this connection; the limit is ${limit}`, { data: { inflight: this.#inflight.size, limit } }));
+      return false;
+    }
+    return true;
+  }
+
+  /** The run on the frame's channel, or null after answering MUXVISOR_UNKNOWN_RUN. */
+  #run(f: Frame, finishingToo = false): RunStream | null {
+    const run = f.channel === 0 ? undefined : this.#channels.get(f.channel);
+    if (run !== undefined && (run.live || (finishingToo && run.state === 'finishing'))) return run;
+    this.#reply(f.id, new MuxvisorError(ErrorCode.UnknownRun, run ? `run ${run.id} is ${run.state}` : `no open run on channel ${f.channel}`, { data: { channel: f.channel } }));
+    return null;
+  }
+
+  /** Records to a channel that is not open here are dropped, with one warning per channel. */
+  #unknownChannel(channel: number, run: RunStream | undefined): void {
+    if (this.#warned.has(channel)) return;
+    this.#warned.add(channel);
+    const message = run ? `run ${run.id} is ${run.state}: records published to it on channel ${channel} are dropped` : `no open run on channel ${channel}: records published to it are dropped`;
+    this.#send(encodeMessage({ kind: Kind.Error, id: 0, error: { code: ErrorCode.UnknownRun, message, data: { channel } }, fatal: false }));
+  }
+
+  /** An immediate error answer to a request that was never registered in flight. */
+  #reply(id: number, error: MuxvisorError): void {
+    this.#send(encodeMessage({ kind: Kind.Error, id, error: error.toWire(), fatal: false }));
+  }
+
+  #send(frame: Buffer): void {
+    this.writer.write(frame);
+    if (this.socket.writableLength > this.#host.options.outputHighWaterBytes) this.#pause('output');
+  }
+
+  #waitFor(run: RunStream): void {
+    const reason = `worker:${run.worker.index}`;
+    if (this.#paused.has(reason)) return;
+    this.#pause(reason);
+    run.worker.waiters.add(() => this.#resume(reason));
+  }
+
+  #pause(reason: string): void {
+    if (this.#paused.size === 0) this.socket.pause();
+    this.#paused.add(reason);
+  }
+
+  #resume(reason: string): void {
+    if (!this.#paused.delete(reason) || this.#paused.size > 0 || this.state !== ConnState.Open) return;
+    this.socket.resume();
+  }
+
+  /** Sends a fatal ERROR (id 0) and closes: for bad input, found here or by a worker. */
+  fatal(error: unknown): void {
+    if (this.state === ConnState.Closing || this.state === ConnState.Closed) return;
+    const e = asError(error);
+    this.log.warn({ code: e.code, err: e.message }, 'closing connection after bad input');
+    this.#send(encodeMessage({ kind: Kind.Error, id: 0, error: e.toWire(), fatal: true }));
+    this.#beginClose(`bad input: ${e.code}`);
+  }
+
+  /** Stops taking frames, gives up this connection's runs and requests, flushes, and closes. */
+  #beginClose(reason: string): void {
+    if (this.state === ConnState.Closing || this.state === ConnState.Closed) return;
+    this.state = ConnState.Closing;
+    this.#closeReason = reason;
+    this.#releaseAll();
+    this.writer.end();
+    // A peer that never closes its end must not keep the socket forever.
+    setTimeout(() => this.socket.destroy(), 2_000).unref();
+  }
+
+  #onEnd(): void {
+    if (this.state === ConnState.Open || this.state === ConnState.AwaitHello) {
+      try {
+        this.#decoder.end();
+      } catch (error) {
+        this.log.warn({ err: (error as Error).message }, 'stream ended inside a frame');
+      }
+      this.#beginClose(this.#closeReason);
+    }
+  }
+
+  #onClose(): void {
+    if (this.#handshakeTimer) clearTimeout(this.#handshakeTimer);
+    this.#releaseAll();
+    this.state = ConnState.Closed;
+    this.#host.closed(this);
+  }
+
+  #releaseAll(): void {
+    this.#inflight.clear();
+    const runs = new Set(this.#channels.values());
+    for (const run of runs) this.#host.mux.release(this, run, `its last owner (${this.#describe()}) went away without finishing: ${this.#closeReason}`);
+    this.#channels.clear();
+  }
+
+  #describe(): string {
+    return `connection ${this.id}, pid ${this.pid}${this.name ? ` ${this.name}` : ''}`;
+  }
+}
+
+function bad(message: string): MuxvisorError {
+  return new MuxvisorError(ErrorCode.BadMessage, message);
+}
+
+function shuttingDown(): MuxvisorError {
+  return new MuxvisorError(ErrorCode.ShuttingDown, 'the supervisor is shutting down and takes no new work');
+}
+
+function asError(error: unknown): MuxvisorError {
+  return error instanceof MuxvisorError ? error : new MuxvisorError(ErrorCode.Internal, `internal error: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+}

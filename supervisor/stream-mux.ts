@@ -1,0 +1,246 @@
+/**
+ * StreamMux: the map from run id to run, and every change to it: open (fails if the id is taken),
+ * attach, finish, remove, finishAll. It forwards a run's work to the worker hosting it and puts
+ * the run back on its feet, from its log, when that worker dies.
+ *
+ * Contracts: a run is removed only once its worker reports it finished (log complete and
+ * fsynced). A run whose last owner goes away unfinished is finished as `crashed` with the reason.
+ * Only the main thread calls in here.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { encodeValue, ErrorCode, isValidRunId, MuxvisorError, type Open } from '../protocol/index.js';
+import type { Logger } from './log.js';
+import { type Owner, RunStream } from './run-stream.js';
+import { type FinishOrder, forEachEntry, Op, type OpenOrder } from './workers/batch.js';
+import type { WorkerEvent } from './workers/messages.js';
+import type { WorkerHandle, WorkerPool } from './workers/pool.js';
+
+/** A worker may be replaced under a run this often; the next failure fails the run. */
+const MAX_RESTARTS = 3;
+
+export interface MuxSettings {
+  runsDir: string;
+  requestTimeoutMs: number;
+  fsyncIntervalMs: number;
+}
+
+/** What the mux needs from the supervisor around it. */
+export interface MuxOwner {
+  /** Answer request `id` of connection `conn` with an error (if it is still waiting). */
+  failRequest(conn: number, id: number, error: MuxvisorError): void;
+  /** Answer every request still waiting on one of `runs` with `error`, except FINISH requests. */
+  failPendingOn(runs: ReadonlySet<RunStream>, error: MuxvisorError): void;
+  /** The connection with this id, to drop its channel. */
+  owner(conn: number): Owner | undefined;
+  runFinished(run: RunStream): void;
+}
+
+export class StreamMux {
+  readonly #runs = new Map<string, RunStream>();
+  readonly #pool: WorkerPool;
+  readonly #settings: MuxSettings;
+  readonly #owner: MuxOwner;
+  readonly #log: Logger;
+  #finishedWaiters: Array<() => void> = [];
+  /** Counters since start. */
+  opened = 0;
+  finished = 0;
+  crashed = 0;
+
+  constructor(pool: WorkerPool, settings: MuxSettings, owner: MuxOwner, log: Logger) {
+    this.#pool = pool;
+    this.#settings = settings;
+    this.#owner = owner;
+    this.#log = log;
+  }
+
+  get size(): number {
+    return this.#runs.size;
+  }
+
+  get(id: string): RunStream | undefined {
+    return this.#runs.get(id);
+  }
+
+  values(): IterableIterator<RunStream> {
+    return this.#runs.values();
+  }
+
+  /**
+   * Opens a run for `owner` on `channel`; its worker answers request `requestId` when the handler
+   * is ready. Throws MUXVISOR_INVALID_ARGUMENT or MUXVISOR_RUN_EXISTS.
+   */
+  open(owner: Owner, requestId: number, channel: number, m: Open, dedicated: boolean): RunStream {
+    if (!isValidRunId(m.run)) {
+      throw new MuxvisorError(ErrorCode.InvalidArgument, `run id \`${m.run.slice(0, 80)}\` is not 1-128 characters of A-Z a-z 0-9 . _ - starting with a letter or digit`, { data: { run: m.run } });
+    }
+    const dir = join(this.#settings.runsDir, m.run);
+    if (this.#runs.has(m.run)) {
+      throw new MuxvisorError(ErrorCode.RunExists, `run ${m.run} is already open (attach to it instead)`, { data: { run: m.run, open: true } });
+    }
+    if (existsSync(join(dir, 'run.mvlog'))) {
+      throw new MuxvisorError(ErrorCode.RunExists, `run ${m.run} was recorded before, in ${dir}: choose another id`, { data: { run: m.run, open: false, dir } });
+    }
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const worker = this.#pool.pick(dedicated);
+    const slot = worker.nextSlot++;
+    const order: OpenOrder = {
+      run: m.run, dir, resume: false, client: { pid: owner.pid, name: owner.name },
+      requestTimeoutMs: this.#settings.requestTimeoutMs, fsyncIntervalMs: this.#settings.fsyncIntervalMs,
+    };
+    if (m.handler !== undefined) order.handler = m.handler;
+    if (m.config !== undefined) order.config = m.config;
+    const run = new RunStream(m.run, dir, order, worker, slot);
+    run.owners.set(owner, channel);
+    this.#runs.set(run.id, run);
+    worker.runs.set(slot, run);
+    this.opened++;
+    this.#pool.add(worker, Op.Open, slot, owner.id, requestId, ...payload({ ...order, answer: { conn: owner.id, id: requestId, channel } }));
+    this.#log.info({ run: run.id, conn: owner.id, worker: worker.index, handler: order.handler ?? 'default' }, 'run opened');
+    return run;
+  }
+
+  /** Adds `owner` as a co-owner on `channel`. Throws MUXVISOR_UNKNOWN_RUN unless the run is live. */
+  attach(owner: Owner, channel: number, id: string): RunStream {
+    const run = this.#runs.get(id);
+    if (run === undefined || !run.live) {
+      throw new MuxvisorError(ErrorCode.UnknownRun, run ? `run ${id} is finishing; it cannot be attached to` : `no open run ${id}`, { data: { run: id } });
+    }
+    run.owners.set(owner, channel);
+    return run;
+  }
+
+  record(run: RunStream, conn: number, source: Buffer, start: number, end: number): void {
+    this.#pool.add(run.worker, Op.Record, run.slot, conn, run.records++, source, start, end);
+    run.bytes += end - start;
+  }
+
+  request(run: RunStream, conn: number, id: number, source: Buffer, start: number, end: number): void {
+    this.#pool.add(run.worker, Op.Request, run.slot, conn, id, source, start, end);
+  }
+
+  sync(run: RunStream, conn: number, id: number): void {
+    this.#pool.add(run.worker, Op.Sync, run.slot, conn, id);
+  }
+
+  cancel(run: RunStream, conn: number, id: number): void {
+    this.#pool.add(run.worker, Op.Cancel, run.slot, conn, id);
+  }
+
+  /**
+   * Finishes `run` for all its owners: from now on their records to it are dropped (with one
+   * warning each); the worker writes the FINISH entry and fsyncs; `answer` (a FINISH request)
+   * gets the result. A second finish while the first is under way waits for the same result.
+   * The owners' channels close when the run is finished.
+   */
+  finish(run: RunStream, order: FinishOrder, answer: { conn: number; id: number } | null): void {
+    if (answer) run.finishWaiters.push(answer);
+    if (run.state === 'finished') return;
+    if (run.finishOrder === null) {
+      run.finishOrder = order;
+      run.state = 'finishing';
+      if (order.status === 'crashed') this.crashed++;
+      this.#log.info({ run: run.id, status: order.status, reason: order.reason, records: run.records }, 'run finishing');
+    }
+    this.#pool.add(run.worker, Op.Finish, run.slot, answer?.conn ?? 0, answer?.id ?? 0, ...payload(run.finishOrder));
+  }
+
+  /** `owner` gives up `run` (DETACH or disconnect); the last owner leaving unfinished crashes it. */
+  release(owner: Owner, run: RunStream, reason: string): void {
+    const channel = run.owners.get(owner);
+    if (channel === undefined) return;
+    run.owners.delete(owner);
+    owner.dropChannel(channel);
+    this.#pool.add(run.worker, Op.Cancel, run.slot, owner.id, 0);
+    if (run.owners.size === 0 && run.live) this.finish(run, { status: 'crashed', reason }, null);
+  }
+
+  /** Finishes every live run with `order`; resolves when all are finished or after `ms`. */
+  async finishAll(order: FinishOrder, ms: number): Promise<void> {
+    for (const run of this.#runs.values()) if (run.live) this.finish(run, order, null);
+    this.#pool.flush();
+    if (this.#runs.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      new Promise<void>((resolve) => this.#finishedWaiters.push(resolve)),
+      new Promise<void>((resolve) => { timer = setTimeout(resolve, ms); }),
+    ]);
+    clearTimeout(timer);
+  }
+
+  workerEvent(worker: WorkerHandle, event: WorkerEvent): void {
+    if (!('slot' in event)) return;
+    const run = worker.runs.get(event.slot) as RunStream | undefined;
+    if (run === undefined) return;
+    switch (event.type) {
+      case 'opened':
+        if (run.state === 'opening') run.state = 'open';
+        if (event.recovered?.truncatedBytes) this.#log.warn({ run: run.id, ...event.recovered }, 'run log had a torn tail; cut off on resume');
+        return;
+      case 'openFailed':
+        this.#log.warn({ run: run.id, error: event.error }, 'run failed to open');
+        for (const [owner, channel] of run.owners) owner.dropChannel(channel);
+        run.owners.clear();
+        if (run.finishOrder === null) run.finishOrder = { status: 'failed', reason: event.error.message };
+        run.state = 'finishing';
+        return;
+      case 'storageFailed':
+        this.#log.error({ run: run.id, error: event.error }, 'run log write failed');
+        return;
+      case 'finished':
+        run.state = 'finished';
+        for (const [owner, channel] of run.owners) owner.dropChannel(channel);
+        run.owners.clear();
+        worker.runs.delete(event.slot);
+        this.#runs.delete(run.id);
+        this.finished++;
+        this.#log.info({ run: run.id, status: event.status, records: event.records, bytes: event.bytes }, 'run finished');
+        this.#owner.runFinished(run);
+        if (this.#runs.size === 0) {
+          for (const resolve of this.#finishedWaiters) resolve();
+          this.#finishedWaiters = [];
+        }
+        if (worker.dedicated && worker.runs.size === 0) void this.#pool.retire(worker);
+        return;
+    }
+  }
+
+  /** The worker died or hung: restart its runs from their logs on a fresh thread, or fail them. */
+  workerFailed(worker: WorkerHandle, reason: string, retained: Buffer[]): void {
+    const runs = new Set([...worker.runs.values()] as RunStream[]);
+    this.#log.error({ worker: worker.index, runs: [...runs].map((r) => r.id), reason }, 'worker failed; restarting its runs');
+    this.#owner.failPendingOn(runs, new MuxvisorError(ErrorCode.WorkerFailed, `the worker hosting this run failed (${reason}); the run was restarted from its log`, { data: { reason } }));
+    this.#pool.replace(worker);
+    for (const run of runs) {
+      run.restarts++;
+      const giveUp = run.restarts > MAX_RESTARTS || run.state === 'opening';
+      const order: OpenOrder = { ...run.order, resume: true, resumeReason: reason };
+      if (giveUp) delete order.handler; // resume with the plain recorder, only to close the log properly
+      this.#pool.add(worker, Op.Open, run.slot, 0, 0, ...payload(order));
+      if (giveUp && run.finishOrder === null) {
+        const why = run.state === 'opening' ? `its worker failed while it opened: ${reason}` : `its worker failed ${run.restarts} times, last: ${reason}`;
+        this.finish(run, { status: 'failed', reason: why }, null);
+      }
+    }
+    // Records that were on their way: the new worker skips those its logs already hold.
+    for (const batch of retained) {
+      forEachEntry(batch, (op, slot, conn, id, source, start, end) => {
+        const run = worker.runs.get(slot) as RunStream | undefined;
+        if (op === Op.Record && run !== undefined && runs.has(run)) this.#pool.add(worker, Op.Record, slot, conn, id, source, start, end);
+      });
+    }
+    for (const run of runs) {
+      if (run.finishOrder === null) continue;
+      const waiters = run.finishWaiters.splice(0);
+      if (waiters.length === 0) this.#pool.add(worker, Op.Finish, run.slot, 0, 0, ...payload(run.finishOrder));
+      for (const w of waiters) this.finish(run, run.finishOrder, w);
+    }
+  }
+}
+
+/** A msgpack payload as the (source, start, end) triple the pool takes. */
+function payload(value: unknown): [Buffer, number, number] {
+  const bytes = encodeValue(value);
+  return [bytes, 0, bytes.length];
+}

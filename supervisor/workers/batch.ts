@@ -1,0 +1,154 @@
+/**
+ * The byte format between the supervisor's main thread and a run worker. The main thread copies
+ * each record's payload bytes into a batch without decoding them; one batch per worker per turn
+ * of the event loop crosses the thread boundary as a transferred ArrayBuffer.
+ *
+ * ```
+ * to a worker, per entry:   u8 op | 3 × u8 0 | u32 slot | u32 conn | u32 id | u32 length | payload
+ * from a worker, per frame: u32 conn | u32 length | frame (header and payload, ready to write)
+ * ```
+ * All integers little-endian. `slot` names a run within its worker; `conn` a client connection;
+ * `id` is a request id, or for RECORD the run's record index (low 32 bits) so that a replay after a
+ * worker restart can skip what the log already holds.
+ */
+
+export const ENTRY_HEADER_BYTES = 20;
+export const FRAME_ENTRY_HEADER_BYTES = 8;
+
+export const Op = {
+  /** payload: the record's msgpack bytes as the client sent them. */
+  Record: 1,
+  /** payload: the REQUEST frame's payload (op, args, timeoutMs). */
+  Request: 2,
+  /** no payload; answered when the records before it are fsynced. */
+  Sync: 3,
+  /** payload: msgpack FinishOrder. id 0 when the supervisor finishes the run itself. */
+  Finish: 4,
+  /** no payload; the request `id` of `conn` is no longer wanted. With id 0: `conn` is gone. */
+  Cancel: 5,
+  /** payload: msgpack OpenOrder. */
+  Open: 6,
+} as const;
+export type Op = (typeof Op)[keyof typeof Op];
+
+/** What a worker needs to start hosting a run. */
+export interface OpenOrder {
+  run: string;
+  /** The run's directory: the log and the handler's own files live there. */
+  dir: string;
+  /** Absolute path or package name of a handler module; absent for the default recorder. */
+  handler?: string;
+  config?: unknown;
+  /** Reopen the log if it exists (worker restart, a run left open by a dead supervisor); else create it. */
+  resume: boolean;
+  /** Why it resumes, written into the log's RECOVERED note. */
+  resumeReason?: string;
+  /** Who opened it, for the log's OPEN entry. */
+  client?: { pid: number; name: string };
+  requestTimeoutMs: number;
+  fsyncIntervalMs: number;
+}
+
+/** How a run ends: as the client said (ok, failed, interrupted), or crashed. */
+export interface FinishOrder {
+  status: 'ok' | 'failed' | 'interrupted' | 'crashed';
+  reason?: string;
+  exitCode?: number;
+}
+
+/** A growable buffer of entries for one worker. Single owner: the main thread's pool. */
+export class BatchBuilder {
+  #buffer: Buffer;
+  #length = 0;
+
+  constructor(initialBytes = 256 * 1024) {
+    this.#buffer = Buffer.allocUnsafeSlow(initialBytes);
+  }
+
+  get length(): number {
+    return this.#length;
+  }
+
+  /** Appends one entry whose payload is `source[start..end)`. */
+  add(op: Op, slot: number, conn: number, id: number, source: Buffer | null, start = 0, end = 0): void {
+    const size = ENTRY_HEADER_BYTES + (end - start);
+    if (this.#length + size > this.#buffer.length) this.#grow(size);
+    const b = this.#buffer;
+    const at = this.#length;
+    b.writeUInt32LE(op, at); // op in the low byte, three zero bytes after it
+    b.writeUInt32LE(slot, at + 4);
+    b.writeUInt32LE(conn, at + 8);
+    b.writeUInt32LE(id >>> 0, at + 12);
+    b.writeUInt32LE(end - start, at + 16);
+    if (source !== null && end > start) source.copy(b, at + ENTRY_HEADER_BYTES, start, end);
+    this.#length = at + size;
+  }
+
+  /** Hands over the bytes built so far (a standalone ArrayBuffer, ready to transfer) and starts afresh. */
+  take(): Buffer {
+    const out = this.#buffer.subarray(0, this.#length);
+    this.#buffer = Buffer.allocUnsafeSlow(Math.max(64 * 1024, Math.min(this.#buffer.length, 4 * 1024 * 1024)));
+    this.#length = 0;
+    return out;
+  }
+
+  #grow(need: number): void {
+    const next = Buffer.allocUnsafeSlow(Math.max(this.#buffer.length * 2, this.#length + need));
+    this.#buffer.copy(next, 0, 0, this.#length);
+    this.#buffer = next;
+  }
+}
+
+/** Calls `visit` for every entry of a batch, in order. `payload` is a view: copy it to keep it. */
+export function forEachEntry(
+  batch: Buffer,
+  visit: (op: number, slot: number, conn: number, id: number, batch: Buffer, start: number, end: number) => void,
+): void {
+  let at = 0;
+  while (at < batch.length) {
+    const length = batch.readUInt32LE(at + 16);
+    const start = at + ENTRY_HEADER_BYTES;
+    visit(batch[at] as number, batch.readUInt32LE(at + 4), batch.readUInt32LE(at + 8), batch.readUInt32LE(at + 12), batch, start, start + length);
+    at = start + length;
+  }
+}
+
+/** Frames from a worker, addressed to connections. Single owner: the worker's outbox. */
+export class FrameBatchBuilder {
+  #buffer = Buffer.allocUnsafeSlow(64 * 1024);
+  #length = 0;
+
+  get length(): number {
+    return this.#length;
+  }
+
+  add(conn: number, frame: Uint8Array): void {
+    const size = FRAME_ENTRY_HEADER_BYTES + frame.length;
+    if (this.#length + size > this.#buffer.length) {
+      const next = Buffer.allocUnsafeSlow(Math.max(this.#buffer.length * 2, this.#length + size));
+      this.#buffer.copy(next, 0, 0, this.#length);
+      this.#buffer = next;
+    }
+    this.#buffer.writeUInt32LE(conn, this.#length);
+    this.#buffer.writeUInt32LE(frame.length, this.#length + 4);
+    this.#buffer.set(frame, this.#length + FRAME_ENTRY_HEADER_BYTES);
+    this.#length += size;
+  }
+
+  take(): Buffer {
+    const out = this.#buffer.subarray(0, this.#length);
+    this.#buffer = Buffer.allocUnsafeSlow(64 * 1024);
+    this.#length = 0;
+    return out;
+  }
+}
+
+export function forEachFrame(batch: Buffer, visit: (conn: number, frame: Buffer) => void): void {
+  let at = 0;
+  while (at < batch.length) {
+    const length = batch.readUInt32LE(at + 4);
+    const start = at + FRAME_ENTRY_HEADER_BYTES;
+    visit(batch.readUInt32LE(at), batch.subarray(start, start + length));
+    at = start + length;
+  }
+}

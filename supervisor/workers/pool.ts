@@ -1,0 +1,235 @@
+/**
+ * The worker threads that host run handlers, seen from the main thread.
+ *
+ * ```
+ *  connections ──records/requests──► BatchBuilder (one per worker, flushed once per turn)
+ *                                      │ transfer               ▲ acked: drop the retained copy
+ *                                      ▼                        │
+ *                                   run worker ── frames, events, ack ──► deliver to connections
+ * ```
+ * Contracts: batches reach a worker in order; a copy of each is retained until the worker acks it
+ * (its records are then in the OS), so a worker that dies or hangs can be replaced and its runs'
+ * unlogged records replayed. The bytes on their way to a worker are bounded: above the high-water
+ * mark `congested` is true and callers stop reading their sockets until `onDrained` fires.
+ */
+import { Worker } from 'node:worker_threads';
+import { BatchBuilder, type Op } from './batch.js';
+import type { FromWorker, ToWorker, WorkerEvent } from './messages.js';
+import type { WorkerOptions } from './run-worker.js';
+
+export interface PoolOptions {
+  /** Shared workers (dedicated ones come on top). */
+  size: number;
+  watchdogMs: number;
+  fsyncIntervalMs: number;
+  highWaterBytes: number;
+}
+
+/** What the pool tells its owner (the supervisor). */
+export interface PoolOwner {
+  /** An answer frame for connection `conn`. `frame` is a view; copy it to keep it. */
+  deliver(conn: number, frame: Buffer): void;
+  event(worker: WorkerHandle, event: WorkerEvent): void;
+  /** The worker died or hung and was terminated; `retained` holds its unacknowledged batches. */
+  failed(worker: WorkerHandle, reason: string, retained: Buffer[]): void;
+}
+
+export class WorkerHandle {
+  readonly index: number;
+  readonly dedicated: boolean;
+  thread: Worker;
+  /** Runs hosted here, by slot. Owned by the supervisor; the pool only counts them. */
+  readonly runs = new Map<number, unknown>();
+  nextSlot = 1;
+  readonly builder = new BatchBuilder();
+  seq = 0;
+  readonly retained: Array<{ seq: number; bytes: Buffer }> = [];
+  /** Bytes posted and not yet acknowledged. */
+  inflightBytes = 0;
+  lastSeen = Date.now();
+  /** Resumed when the worker drains below half the high-water mark. */
+  readonly waiters = new Set<() => void>();
+  stopping = false;
+
+  constructor(index: number, dedicated: boolean, thread: Worker) {
+    this.index = index;
+    this.dedicated = dedicated;
+    this.thread = thread;
+  }
+
+  /** Bytes on their way to this worker, posted or not. */
+  get backlogBytes(): number {
+    return this.inflightBytes + this.builder.length;
+  }
+}
+
+export class WorkerPool {
+  readonly #options: PoolOptions;
+  readonly #owner: PoolOwner;
+  readonly #workers: WorkerHandle[] = [];
+  #dirty = new Set<WorkerHandle>();
+  #flushScheduled = false;
+  #nextIndex = 0;
+  readonly #watchdog: NodeJS.Timeout;
+  #lastTick = Date.now();
+
+  constructor(options: PoolOptions, owner: PoolOwner) {
+    this.#options = options;
+    this.#owner = owner;
+    const every = Math.max(50, Math.floor(options.watchdogMs / 4));
+    this.#watchdog = setInterval(() => this.#checkHeartbeats(every), every);
+    this.#watchdog.unref();
+  }
+
+  get workers(): readonly WorkerHandle[] {
+    return this.#workers;
+  }
+
+  /** The shared worker with the fewest runs (started on first use), or a new dedicated one. */
+  pick(dedicated: boolean): WorkerHandle {
+    if (dedicated) return this.#spawn(true);
+    const shared = this.#workers.filter((w) => !w.dedicated);
+    if (shared.length < this.#options.size) return this.#spawn(false);
+    return shared.reduce((a, b) => (b.runs.size < a.runs.size ? b : a));
+  }
+
+  /** Queues one entry for `worker`; it is posted at the end of this turn. */
+  add(worker: WorkerHandle, op: Op, slot: number, conn: number, id: number, source: Buffer | null = null, start = 0, end = 0): void {
+    worker.builder.add(op, slot, conn, id, source, start, end);
+    this.#dirty.add(worker);
+    if (worker.builder.length >= 1024 * 1024) this.#post(worker);
+    else if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  congested(worker: WorkerHandle): boolean {
+    return worker.backlogBytes > this.#options.highWaterBytes;
+  }
+
+  /** Posts every pending batch now. */
+  flush(): void {
+    this.#flushScheduled = false;
+    for (const worker of this.#dirty) this.#post(worker);
+    this.#dirty.clear();
+  }
+
+  /** Replaces a dead worker with a fresh thread under the same index; the caller replays its runs. */
+  replace(worker: WorkerHandle): void {
+    worker.builder.take();
+    worker.retained.length = 0;
+    worker.inflightBytes = 0;
+    worker.seq = 0;
+    worker.thread = this.#startThread(worker);
+    worker.lastSeen = Date.now();
+    this.#wakeWaiters(worker);
+  }
+
+  /** Removes a worker that has no runs left (dedicated workers, once their run finished). */
+  async retire(worker: WorkerHandle): Promise<void> {
+    const i = this.#workers.indexOf(worker);
+    if (i >= 0) this.#workers.splice(i, 1);
+    worker.stopping = true;
+    this.#wakeWaiters(worker);
+    await worker.thread.terminate();
+  }
+
+  /** Asks every worker to fsync its logs, waits up to `ms`, then terminates them all. */
+  async stop(ms: number): Promise<void> {
+    clearInterval(this.#watchdog);
+    this.flush();
+    await Promise.all(this.#workers.map(async (w) => {
+      w.stopping = true;
+      const stopped = new Promise<void>((resolve) => {
+        w.thread.on('message', (m: FromWorker) => { if (m.events.some((e) => e.type === 'stopped')) resolve(); });
+        w.thread.once('exit', () => resolve());
+      });
+      w.thread.postMessage({ type: 'stop' } satisfies ToWorker);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([stopped, new Promise<void>((r) => { timer = setTimeout(r, ms); })]);
+      clearTimeout(timer);
+      await w.thread.terminate();
+    }));
+  }
+
+  #spawn(dedicated: boolean): WorkerHandle {
+    const handle = new WorkerHandle(this.#nextIndex++, dedicated, null as unknown as Worker);
+    handle.thread = this.#startThread(handle);
+    this.#workers.push(handle);
+    return handle;
+  }
+
+  #startThread(handle: WorkerHandle): Worker {
+    const data: WorkerOptions = { heartbeatMs: Math.max(20, Math.floor(this.#options.watchdogMs / 5)), fsyncIntervalMs: this.#options.fsyncIntervalMs };
+    const thread = new Worker(new URL('./run-worker.js', import.meta.url), { workerData: data });
+    thread.on('message', (m: FromWorker) => {
+      if (handle.thread === thread) this.#receive(handle, m);
+    });
+    thread.on('error', () => {}); // 'exit' follows; its code says enough
+    thread.on('exit', (code) => {
+      if (handle.thread !== thread || handle.stopping) return;
+      this.#fail(handle, `worker thread exited with code ${code}`);
+    });
+    return thread;
+  }
+
+  #post(worker: WorkerHandle): void {
+    if (worker.builder.length === 0) return;
+    const bytes = worker.builder.take();
+    const seq = worker.seq++;
+    worker.retained.push({ seq, bytes: Buffer.from(bytes) });
+    worker.inflightBytes += bytes.length;
+    const message: ToWorker = { type: 'batch', seq, buffer: bytes.buffer as ArrayBuffer, length: bytes.length };
+    worker.thread.postMessage(message, [bytes.buffer as ArrayBuffer]);
+  }
+
+  #receive(worker: WorkerHandle, message: FromWorker): void {
+    worker.lastSeen = Date.now();
+    if (message.frames !== null) {
+      const frames = Buffer.from(message.frames.buffer, 0, message.frames.length);
+      let at = 0;
+      while (at < frames.length) {
+        const length = frames.readUInt32LE(at + 4);
+        this.#owner.deliver(frames.readUInt32LE(at), frames.subarray(at + 8, at + 8 + length));
+        at += 8 + length;
+      }
+    }
+    for (const event of message.events) this.#owner.event(worker, event);
+    if (message.acked >= 0) {
+      while (worker.retained.length > 0 && (worker.retained[0] as { seq: number }).seq <= message.acked) {
+        worker.inflightBytes -= (worker.retained.shift() as { bytes: Buffer }).bytes.length;
+      }
+      if (worker.backlogBytes <= this.#options.highWaterBytes / 2) this.#wakeWaiters(worker);
+    }
+  }
+
+  #wakeWaiters(worker: WorkerHandle): void {
+    if (worker.waiters.size === 0) return;
+    const waiters = [...worker.waiters];
+    worker.waiters.clear();
+    for (const resume of waiters) resume();
+  }
+
+  #checkHeartbeats(every: number): void {
+    const now = Date.now();
+    const late = now - this.#lastTick > every * 2; // this thread itself was blocked: judge nobody
+    this.#lastTick = now;
+    for (const worker of this.#workers) {
+      if (late) worker.lastSeen = now;
+      else if (!worker.stopping && now - worker.lastSeen > this.#options.watchdogMs) {
+        this.#fail(worker, `worker thread sent no heartbeat for ${now - worker.lastSeen} ms (watchdog ${this.#options.watchdogMs} ms): hung`);
+      }
+    }
+  }
+
+  #fail(worker: WorkerHandle, reason: string): void {
+    const retained = worker.retained.map((r) => r.bytes);
+    const pending = worker.builder.take();
+    if (pending.length > 0) retained.push(Buffer.from(pending));
+    const dead = worker.thread;
+    worker.thread = null as unknown as Worker; // messages from the dead thread are ignored from now on
+    void dead.terminate();
+    this.#owner.failed(worker, reason, retained);
+  }
+}
