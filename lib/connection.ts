@@ -12,6 +12,7 @@ import {
   encodeFrameWithValue, encodeMessage, ErrorCode, type Event, type Frame, decodeMessage, Kind, kindName,
   type Message, MuxvisorError, PROTOCOL_VERSIONS, type Welcome, MAX_U32,
 } from '../protocol/index.js';
+import { aborted } from './abort.js';
 import { openSocket, Transport } from './transport.js';
 
 export interface CallOptions {
@@ -104,13 +105,13 @@ export class ClientConnection extends EventEmitter {
   /** Sends a request frame (payload `value`) and waits for its one answer. */
   call(kind: number, channel: number, value: unknown, what: string, options: CallOptions = {}): Promise<unknown> {
     if (this.transport.closed) return Promise.reject(this.#closedError(what));
-    options.signal?.throwIfAborted();
+    if (options.signal?.aborted) return Promise.reject(aborted(options.signal, what));
     const timeoutMs = options.timeoutMs ?? this.#requestTimeoutMs;
     const id = this.#allocateId();
     const stack = new Error().stack;
     const frame = encodeFrameWithValue({ kind, flags: 0, id, channel }, value);
     return new Promise((resolve, reject) => {
-      const onAbort = () => this.#abandon(id, new MuxvisorError(ErrorCode.Cancelled, `${what} was aborted`, { cause: options.signal?.reason }));
+      const onAbort = () => this.#abandon(id, aborted(options.signal, what));
       const pending: Pending = {
         kind, what, resolve, reject, stack,
         timer: setTimeout(() => this.#abandon(id, new MuxvisorError(ErrorCode.Timeout, `${what} timed out after ${timeoutMs} ms (${this.#pending.size} pending)`, { data: { timeoutMs, pending: this.#pending.size } })), timeoutMs),

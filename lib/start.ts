@@ -11,6 +11,7 @@ import {
   checkPrivateDir, ErrorCode, type HomeLayout, isMuxvisorError, MuxvisorError,
 } from '../protocol/index.js';
 import { PACKAGE_ROOT } from '../protocol/version.js';
+import { aborted } from './abort.js';
 import { ClientConnection } from './connection.js';
 
 /** Exit code of a daemon that found the home locked by another (supervisor/main.ts). */
@@ -91,7 +92,7 @@ async function startDaemon(options: StartOptions, deadline: number): Promise<'re
     return await new Promise<'ready' | 'locked'>((resolve, reject) => {
       let said = '';
       const timer = setTimeout(() => reject(new MuxvisorError(ErrorCode.Timeout, `the supervisor did not start within ${options.timeoutMs} ms${daemonOutput(layout, outStart)}`)), Math.max(1, deadline - Date.now()));
-      const onAbort = () => reject(new MuxvisorError(ErrorCode.Cancelled, 'starting the supervisor was aborted'));
+      const onAbort = () => reject(aborted(options.signal, 'starting the supervisor'));
       options.signal?.addEventListener('abort', onAbort, { once: true });
       const finish = () => {
         clearTimeout(timer);

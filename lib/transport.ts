@@ -10,6 +10,7 @@
 import { writeSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
 import { ErrorCode, type Frame, FrameDecoder, MuxvisorError } from '../protocol/index.js';
+import { aborted, throwIfAborted } from './abort.js';
 
 const BATCH_BYTES = 64 * 1024;
 
@@ -22,7 +23,7 @@ export interface TransportHandlers {
 /** Connects to a Unix socket; rejects with the errno code in `data.errno` (ENOENT, ECONNREFUSED...). */
 export function openSocket(path: string, timeoutMs: number, signal?: AbortSignal): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    signal?.throwIfAborted();
+    throwIfAborted(signal, `connecting to ${path}`);
     const socket = netConnect(path);
     const done = (error: MuxvisorError | null) => {
       clearTimeout(timer);
@@ -38,7 +39,7 @@ export function openSocket(path: string, timeoutMs: number, signal?: AbortSignal
     const onConnect = () => done(null);
     const onError = (error: NodeJS.ErrnoException) =>
       done(new MuxvisorError(ErrorCode.ConnectionClosed, `cannot connect to ${path}: ${error.code ?? error.message}`, { cause: error, data: { errno: error.code, path } }));
-    const onAbort = () => done(new MuxvisorError(ErrorCode.Cancelled, `connecting to ${path} was aborted`, { cause: signal?.reason }));
+    const onAbort = () => done(aborted(signal, `connecting to ${path}`));
     const timer = setTimeout(() => done(new MuxvisorError(ErrorCode.Timeout, `connecting to ${path} took longer than ${timeoutMs} ms`, { data: { path, timeoutMs } })), timeoutMs);
     socket.once('connect', onConnect);
     socket.once('error', onError);

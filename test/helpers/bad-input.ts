@@ -1,0 +1,129 @@
+/**
+ * Tools for feeding a live supervisor bad input through a raw socket: hand-made frame headers
+ * (with fields the encoder refuses to write), bounded waits, and the one check every fatal case
+ * shares (one ERROR, id 0, fatal, then the connection closes, and nothing else is answered).
+ */
+import { expect } from 'vitest';
+import {
+  encodeFrame, encodeValue, type ErrorMessage, FRAME_VERSION, HEADER_BYTES, Kind, MAGIC, type Message,
+} from '../../protocol/index.js';
+import { type RawClient, rawClient } from './raw.js';
+
+/** Every header field, any value: for frames `encodeFrame` would refuse to build. */
+export interface RawHeader {
+  magic?: number;
+  version?: number;
+  kind: number;
+  flags?: number;
+  /** The announced payload length; defaults to the payload's real length. */
+  length?: number;
+  id?: number;
+  channel?: number;
+}
+
+/** A frame byte by byte as given: header fields are written as they are, not checked. */
+export function rawFrame(h: RawHeader, payload: Uint8Array = new Uint8Array(0)): Buffer {
+  const frame = Buffer.alloc(HEADER_BYTES + payload.length);
+  frame[0] = h.magic ?? MAGIC;
+  frame[1] = h.version ?? FRAME_VERSION;
+  frame[2] = h.kind;
+  frame[3] = h.flags ?? 0;
+  frame.writeUInt32LE(h.length ?? payload.length, 4);
+  frame.writeUInt32LE(h.id ?? 0, 8);
+  frame.writeUInt32LE(h.channel ?? 0, 12);
+  frame.set(payload, HEADER_BYTES);
+  return frame;
+}
+
+/** A well-formed frame of `kind` whose payload is `value` encoded as msgpack (none for undefined). */
+export function valueFrame(kind: number, value: unknown, routing: { id?: number; channel?: number } = {}): Buffer {
+  return encodeFrame({ kind, flags: 0, id: routing.id ?? 0, channel: routing.channel ?? 0 }, encodeValue(value));
+}
+
+/** A well-formed frame of `kind` carrying exactly `payload` (valid msgpack or not). */
+export function payloadFrame(kind: number, payload: Uint8Array, routing: { id?: number; channel?: number } = {}): Buffer {
+  return encodeFrame({ kind, flags: 0, id: routing.id ?? 0, channel: routing.channel ?? 0 }, payload);
+}
+
+/** Resolves with `promise`, or rejects naming `what` when `ms` pass first. */
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function isError(m: Message): m is ErrorMessage {
+  return m.kind === Kind.Error;
+}
+
+/** Raw clients opened by a test; `destroyAll` closes them (call it in afterEach). */
+export class RawClients {
+  readonly #open: RawClient[] = [];
+  readonly #socketPath: string;
+  readonly #token: () => string;
+
+  constructor(socketPath: string, token: () => string) {
+    this.#socketPath = socketPath;
+    this.#token = token;
+  }
+
+  /** A connected raw client that has said nothing yet. */
+  async connect(): Promise<RawClient> {
+    const raw = await within(rawClient(this.#socketPath), 3_000, 'a raw connection');
+    this.#open.push(raw);
+    return raw;
+  }
+
+  /** A raw client past a successful handshake (its WELCOME is consumed). */
+  async welcomed(): Promise<RawClient> {
+    const raw = await this.connect();
+    const answer = await raw.hello(this.#token());
+    expect(answer.kind, `handshake answer: ${JSON.stringify(answer)}`).toBe(Kind.Welcome);
+    return raw;
+  }
+
+  destroyAll(): void {
+    for (const raw of this.#open.splice(0)) raw.close();
+  }
+}
+
+/**
+ * Waits for the supervisor's answer to bad input and checks it: exactly one ERROR frame on this
+ * connection, with id 0, `fatal: true` and `code`, nothing after it, and the connection closed
+ * by the supervisor. Returns the ERROR.
+ */
+export async function expectFatal(raw: RawClient, code: string, ms = 3_000): Promise<ErrorMessage> {
+  const m = await raw.next(isError, ms);
+  expect(isError(m)).toBe(true);
+  const error = m as ErrorMessage;
+  expect({ id: error.id, fatal: error.fatal, code: error.error.code }, error.error.message).toEqual({ id: 0, fatal: true, code });
+  await within(raw.closed, ms, `the supervisor to close the connection after ${code}`);
+  const errors = raw.messages.filter(isError);
+  expect(errors, 'exactly one ERROR frame').toHaveLength(1);
+  expect(raw.messages.at(-1), 'nothing after the fatal ERROR').toBe(error);
+  return error;
+}
+
+/**
+ * Waits for the non-fatal ERROR answering request `id` (0: about the connection) and checks its
+ * code. Returns it.
+ */
+export async function expectAnswerError(raw: RawClient, id: number, code: string, ms = 3_000): Promise<ErrorMessage> {
+  const m = (await raw.next((x) => isError(x) && x.id === id, ms)) as ErrorMessage;
+  expect({ id: m.id, fatal: m.fatal, code: m.error.code }, m.error.message).toEqual({ id, fatal: false, code });
+  return m;
+}
+
+/** Proves the connection still works: a PING with a fresh id and a payload comes back as a PONG. */
+export async function expectPong(raw: RawClient, id: number, ms = 3_000): Promise<void> {
+  raw.send(valueFrame(Kind.Ping, { probe: id }, { id }));
+  const pong = await raw.next((m) => m.kind === Kind.Pong && m.id === id, ms);
+  expect(pong).toEqual({ kind: Kind.Pong, id, data: { probe: id } });
+  expect(raw.socket.destroyed, 'the connection is still open').toBe(false);
+}

@@ -1,0 +1,95 @@
+/**
+ * A temporary home for one test file: a fresh directory, the layout of it, and a cleanup that
+ * stops whatever supervisor runs there (SIGTERM, then SIGKILL) before removing it.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type HomeLayout, homeLayout } from '../../protocol/index.js';
+
+export interface TempHome {
+  home: string;
+  layout: HomeLayout;
+  /** The pid in the home's pid file, or null when no supervisor runs. */
+  supervisorPid(): number | null;
+  /** Stops the supervisor (if any) and waits until it is gone. */
+  stopSupervisor(signal?: NodeJS.Signals): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+export function tempHome(prefix = 'muxvisor-test-'): TempHome {
+  const home = mkdtempSync(join(tmpdir(), prefix));
+  const layout = homeLayout(home);
+  const supervisorPid = () => {
+    try {
+      const pid = Number(readFileSync(layout.pidPath, 'utf8').trim());
+      return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : null;
+    } catch {
+      return null;
+    }
+  };
+  const stopSupervisor = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    const pid = supervisorPid();
+    if (pid === null) return;
+    process.kill(pid, signal);
+    if (!(await waitForExit(pid, 10_000))) {
+      process.kill(pid, 'SIGKILL');
+      await waitForExit(pid, 5_000);
+    }
+  };
+  return {
+    home,
+    layout,
+    supervisorPid,
+    stopSupervisor,
+    async cleanup() {
+      await stopSupervisor();
+      rmSync(home, { recursive: true, force: true });
+    },
+  };
+}
+
+/** True while `pid` runs; a zombie (exited, not yet reaped by its parent) counts as gone. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  return !isZombie(pid);
+}
+
+/** Resolves true when `pid` is gone within `ms`. */
+export async function waitForExit(pid: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (!alive(pid)) return true;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return !alive(pid);
+}
+
+/** A dead child not yet reaped by its parent still answers kill(0); /proc tells the truth. */
+function isZombie(pid: number): boolean {
+  try {
+    return /\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** Polls `check` until it returns a truthy value or `ms` pass; throws with `what` on timeout. */
+export async function eventually<T>(check: () => T | Promise<T>, what: string, ms = 10_000): Promise<NonNullable<T>> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value) return value as NonNullable<T>;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * Handlers that throw, hang, block or crash their thread; clients and supervisors killed -9; a
+ * SIGTERM with runs open. Real daemons, real processes, temporary homes.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type Client, connect, ErrorCode, MuxvisorError } from '../../lib/index.js';
+import { runFixture } from '../helpers/children.js';
+import { alive, eventually, type TempHome, tempHome, waitForExit } from '../helpers/home.js';
+import { finishedMeta, records, scan } from '../helpers/logs.js';
+
+const handler = join(import.meta.dirname, '..', 'fixtures', 'handlers', 'misbehaving.mjs');
+
+async function rejection(promise: Promise<unknown>): Promise<MuxvisorError> {
+  const error = await promise.then(() => null, (e: unknown) => e);
+  expect(error, 'expected a rejection').toBeInstanceOf(MuxvisorError);
+  return error as MuxvisorError;
+}
+
+describe('handlers that misbehave cost only their own requests, or their own worker', () => {
+  const home = tempHome();
+  let client: Client;
+  beforeAll(async () => {
+    client = await connect({ home: home.home, name: 'faults', supervisor: { idleTimeoutMs: 0, watchdogMs: 600, workers: 1 } });
+  });
+  afterAll(async () => {
+    await client?.close();
+    await home.cleanup();
+  });
+
+  it('answers a request whose handler throws with MUXVISOR_HANDLER_ERROR, and keeps the run working', async () => {
+    const run = await client.openRun('throws', { handler });
+    const error = await rejection(run.request('throw', { n: 1 }));
+    expect(error.code).toBe(ErrorCode.HandlerError);
+    expect(error.message).toContain('handler threw on purpose ({"n":1})');
+    expect(await run.request('echo', { still: 'here' })).toEqual({ still: 'here' });
+    await run.finish();
+  });
+
+  it('rejects a request that hangs when its deadline passes, and the deadline reaches the handler', async () => {
+    const run = await client.openRun('hangs', { handler });
+    const error = await rejection(run.request('hang', undefined, { timeoutMs: 200 }));
+    expect(error.code).toBe(ErrorCode.Timeout);
+    expect(error.message).toContain('timed out after 200 ms');
+    await eventually(() => existsSync(join(home.home, 'runs', 'hangs', 'aborted')), 'the handler to see its signal abort');
+    expect(await run.request('echo', 1)).toBe(1);
+    await run.finish();
+  });
+
+  it('cancels a request at the supervisor when its AbortSignal aborts', async () => {
+    const run = await client.openRun('cancels', { handler });
+    const controller = new AbortController();
+    const pending = rejection(run.request('hang', undefined, { signal: controller.signal }));
+    setTimeout(() => controller.abort(new Error('user gave up')), 50);
+    const error = await pending;
+    expect(error.code).toBe(ErrorCode.Cancelled);
+    const marker = join(home.home, 'runs', 'cancels', 'aborted');
+    await eventually(() => existsSync(marker), 'the CANCEL to abort the handler');
+    expect(readFileSync(marker, 'utf8')).toBe(ErrorCode.Cancelled);
+    await run.finish();
+  });
+
+  it('replaces a worker whose handler blocks its thread; pending requests fail typed; runs restart from their logs with nothing lost', async () => {
+    const blocking = await client.openRun('blocks', { handler });
+    const neighbour = await client.openRun('neighbour'); // same worker (the pool has one)
+    for (let i = 0; i < 500; i++) {
+      blocking.publish({ i });
+      neighbour.publish({ i });
+    }
+    await blocking.sync();
+    const stuck = rejection(blocking.request('block'));
+    for (let i = 500; i < 1000; i++) neighbour.publish({ i }); // arrives while the worker hangs
+    const error = await stuck;
+    expect(error.code).toBe(ErrorCode.WorkerFailed);
+    expect(error.message).toContain('hung');
+    for (let i = 500; i < 1000; i++) blocking.publish({ i });
+    expect(await blocking.request('count')).toEqual({ seen: 1000, resumed: true });
+    expect((await neighbour.finish()).records).toBe(1000);
+    expect((await blocking.finish()).records).toBe(1000);
+    for (const run of ['blocks', 'neighbour']) {
+      expect(records(home.home, run)).toEqual(Array.from({ length: 1000 }, (_, i) => ({ i })));
+    }
+    const status = await client.status();
+    expect(status.problems).toEqual(expect.arrayContaining([expect.stringContaining('worker thread failure')]));
+  });
+
+  it('restarts the runs of a worker whose handler crashes its thread, with nothing lost', async () => {
+    const run = await client.openRun('crashes', { handler });
+    for (let i = 0; i < 300; i++) run.publish({ i });
+    expect(await run.request('crash')).toBe('crashing');
+    for (let i = 300; i < 600; i++) run.publish({ i });
+    await eventually(async () => ((await run.request('count')) as { resumed: boolean }).resumed, 'the run to be resumed on a new worker');
+    expect(await run.sync()).toMatchObject({ records: 600 });
+    await run.finish();
+    expect(records(home.home, 'crashes')).toEqual(Array.from({ length: 600 }, (_, i) => ({ i })));
+  });
+
+  it('fails a run with a typed reason when its handler cannot be restarted, keeping its records', async () => {
+    const run = await client.openRun('unrestartable', { handler, config: { crashOnReplay: true } });
+    for (let i = 0; i < 50; i++) run.publish({ i });
+    await run.sync();
+    await run.request('crash');
+    const m = await finishedMeta(home.home, 'unrestartable');
+    expect(m.status).toBe('failed');
+    expect(String(m.reason)).toContain('refusing to resume');
+    expect(records(home.home, 'unrestartable')).toHaveLength(50);
+  });
+
+  it('answers an open with a handler that cannot load with a typed error, and records nothing half-done', async () => {
+    const error = await rejection(client.openRun('no-handler', { handler: '/nonexistent/handler.mjs' }));
+    expect(error.code).toBe(ErrorCode.HandlerError);
+    expect(error.message).toContain('failed to start');
+    const m = await finishedMeta(home.home, 'no-handler');
+    expect(m.status).toBe('failed');
+  });
+});
+
+describe('processes that die', () => {
+  let home: TempHome;
+  afterEach(async () => home?.cleanup());
+
+  it('finishes the run of a client killed with SIGKILL as crashed, with every synced record in its log', async () => {
+    home = tempHome();
+    const keeper = await connect({ home: home.home, supervisor: { idleTimeoutMs: 0 } });
+    const child = runFixture('publish.mjs', [], { MUXVISOR_HOME: home.home, RUNS: 'victim', RECORDS: '2000', SYNC: '1', HOLD: '1' });
+    await child.line((l) => l.event === 'published');
+    child.process.kill('SIGKILL');
+    const m = await finishedMeta(home.home, 'victim');
+    expect(m.status).toBe('crashed');
+    expect(String(m.reason)).toContain('went away without finishing');
+    const s = scan(home.home, 'victim');
+    expect(s).toMatchObject({ records: 2000, torn: null, finished: true });
+    await keeper.close();
+  });
+
+  it('rejects pending requests within a second when the supervisor is killed, and a new connect starts a fresh one that recovers the runs', async () => {
+    home = tempHome();
+    const client = await connect({ home: home.home, supervisor: { idleTimeoutMs: 0 } });
+    const firstPid = client.server.pid;
+    const run = await client.openRun('orphaned', { handler });
+    for (let i = 0; i < 1000; i++) run.publish({ i });
+    await run.sync();
+    for (let i = 1000; i < 1100; i++) run.publish({ i }); // published, not synced: may or may not survive
+    const disconnected = new Promise<unknown>((resolve) => client.once('disconnect', resolve));
+    const pending = rejection(run.request('hang', undefined, { timeoutMs: 60_000 }));
+    await new Promise((r) => setTimeout(r, 50));
+    const killedAt = Date.now();
+    process.kill(firstPid, 'SIGKILL');
+    const error = await pending;
+    expect(Date.now() - killedAt).toBeLessThan(1_000);
+    expect(error.code).toBe(ErrorCode.ConnectionClosed);
+    expect(await disconnected).toBeInstanceOf(MuxvisorError);
+    expect(() => run.publish({ after: 'death' })).toThrowError(expect.objectContaining({ code: ErrorCode.ConnectionClosed }));
+    await waitForExit(firstPid, 5_000);
+
+    const again = await connect({ home: home.home, supervisor: { idleTimeoutMs: 0 } });
+    expect(again.started).toBe(true);
+    expect(again.server.pid).not.toBe(firstPid);
+    const m = await finishedMeta(home.home, 'orphaned');
+    expect(m.status).toBe('crashed');
+    expect(String(m.reason)).toContain('stopped while the run was open');
+    const kept = records(home.home, 'orphaned') as Array<{ i: number }>;
+    expect(kept.length).toBeGreaterThanOrEqual(1000);
+    expect(kept).toEqual(Array.from({ length: kept.length }, (_, i) => ({ i })));
+    expect(scan(home.home, 'orphaned')).toMatchObject({ torn: null, finished: true });
+    await again.close();
+  });
+
+  it('drains on SIGTERM: every open run ends interrupted and fsynced, clients get a goodbye, the socket goes', async () => {
+    home = tempHome();
+    const client = await connect({ home: home.home, supervisor: { idleTimeoutMs: 0 } });
+    const pid = client.server.pid;
+    const runs = await Promise.all(['t1', 't2', 't3'].map((id) => client.openRun(id)));
+    for (const run of runs) for (let i = 0; i < 700; i++) run.publish({ i });
+    await Promise.all(runs.map((r) => r.drain()));
+    await client.ping();
+    const disconnected = new Promise<MuxvisorError | null>((resolve) => client.once('disconnect', resolve));
+    process.kill(pid, 'SIGTERM');
+    await disconnected;
+    expect(await waitForExit(pid, 10_000)).toBe(true);
+    for (const id of ['t1', 't2', 't3']) {
+      const m = await finishedMeta(home.home, id);
+      expect(m).toMatchObject({ status: 'interrupted', records: 700 });
+      expect(String(m.reason)).toContain('SIGTERM');
+      expect(scan(home.home, id)).toMatchObject({ records: 700, torn: null, finished: true });
+    }
+    expect(existsSync(home.layout.socketPath)).toBe(false);
+    expect(existsSync(home.layout.pidPath)).toBe(false);
+    expect(alive(pid)).toBe(false);
+  });
+});
