@@ -147,14 +147,14 @@ export class Connection implements Owner {
   }
 
   #publish(f: Frame): void {
+    if (f.id !== 0) throw bad(`publish: header \`id\` must be 0, got ${f.id}`);
+    if (f.payload.length === 0) throw bad('publish: payload must hold the record, got nothing');
+    checkMsgpack(f.payload);
     const run = this.#channels.get(f.channel);
     if (run === undefined || !run.live) {
       this.#unknownChannel(f.channel, run);
       return;
     }
-    if (f.id !== 0) throw bad(`publish: header \`id\` must be 0, got ${f.id}`);
-    if (f.payload.length === 0) throw bad('publish: payload must hold the record, got nothing');
-    checkMsgpack(f.payload);
     this.recordsIn++;
     this.#host.mux.record(run, this.id, f.payload, 0, f.payload.length);
     if (this.#host.pool.congested(run.worker)) this.#waitFor(run);
@@ -288,7 +288,7 @@ export class Connection implements Owner {
     this.pid = m.pid;
     this.name = m.name;
     this.state = ConnState.Open;
-    this.log = this.log.child({ pid: m.pid, client: m.name });
+    this.log = this.log.child({ clientPid: m.pid, client: m.name });
     if (this.#handshakeTimer) clearTimeout(this.#handshakeTimer);
     this.#handshakeTimer = null;
     const { maxPayloadBytes, maxInFlight } = this.#host.options;
@@ -373,14 +373,18 @@ export class Connection implements Owner {
     setTimeout(() => this.socket.destroy(), 2_000).unref();
   }
 
+  /** The client ended its side. Inside a frame that is MUXVISOR_TRUNCATED, said before we close. */
   #onEnd(): void {
     if (this.state === ConnState.Open || this.state === ConnState.AwaitHello) {
       try {
         this.#decoder.end();
       } catch (error) {
-        this.log.warn({ err: (error as Error).message }, 'stream ended inside a frame');
+        this.fatal(error);
+        return;
       }
       this.#beginClose(this.#closeReason);
+    } else {
+      this.writer.end();
     }
   }
 

@@ -11,6 +11,7 @@
  * the socket) within `drainTimeoutMs` and is idempotent; `destroy()` stops at once, leaving logs
  * as the OS has them.
  */
+import { chmodSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import {
   encodeFrameWithValue, ErrorCode, type HomeLayout, homeLayout, Kind, MuxvisorError,
@@ -72,7 +73,8 @@ export class Supervisor implements ConnectionHost, MuxOwner, PoolOwner {
     this.server = { name: 'muxvisor', version, pid: process.pid };
     this.pool = new WorkerPool({ size: options.workers, watchdogMs: options.watchdogMs, fsyncIntervalMs: options.fsyncIntervalMs, highWaterBytes: options.workerHighWaterBytes }, this);
     this.mux = new StreamMux(this.pool, { runsDir: layout.runsDir, requestTimeoutMs: options.requestTimeoutMs, fsyncIntervalMs: options.fsyncIntervalMs }, this, log);
-    this.#listener = createServer((socket) => this.#accept(socket));
+    // Half-open: when a client ends its side, ours stays writable long enough to say why we close.
+    this.#listener = createServer({ allowHalfOpen: true }, (socket) => this.#accept(socket));
     this.#lastSample = { at: Date.now(), totals: this.traffic() };
   }
 
@@ -108,6 +110,7 @@ export class Supervisor implements ConnectionHost, MuxOwner, PoolOwner {
       });
     });
     this.#listener.on('error', (error) => this.log.error({ err: error.message }, 'listener error'));
+    chmodSync(this.layout.socketPath, 0o600);
     writePid(this.layout.pidPath);
     this.log.info({ socket: this.layout.socketPath, version: this.server.version, options: this.options }, 'supervisor listening');
     this.#timers.push(setInterval(() => this.#sample(), 1_000));

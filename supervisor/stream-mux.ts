@@ -72,9 +72,7 @@ export class StreamMux {
    * is ready. Throws MUXVISOR_INVALID_ARGUMENT or MUXVISOR_RUN_EXISTS.
    */
   open(owner: Owner, requestId: number, channel: number, m: Open, dedicated: boolean): RunStream {
-    if (!isValidRunId(m.run)) {
-      throw new MuxvisorError(ErrorCode.InvalidArgument, `run id \`${m.run.slice(0, 80)}\` is not 1-128 characters of A-Z a-z 0-9 . _ - starting with a letter or digit`, { data: { run: m.run } });
-    }
+    checkRunId(m.run);
     const dir = join(this.#settings.runsDir, m.run);
     if (this.#runs.has(m.run)) {
       throw new MuxvisorError(ErrorCode.RunExists, `run ${m.run} is already open (attach to it instead)`, { data: { run: m.run, open: true } });
@@ -103,6 +101,7 @@ export class StreamMux {
 
   /** Adds `owner` as a co-owner on `channel`. Throws MUXVISOR_UNKNOWN_RUN unless the run is live. */
   attach(owner: Owner, channel: number, id: string): RunStream {
+    checkRunId(id);
     const run = this.#runs.get(id);
     if (run === undefined || !run.live) {
       throw new MuxvisorError(ErrorCode.UnknownRun, run ? `run ${id} is finishing; it cannot be attached to` : `no open run ${id}`, { data: { run: id } });
@@ -236,6 +235,13 @@ export class StreamMux {
       if (waiters.length === 0) this.#pool.add(worker, Op.Finish, run.slot, 0, 0, ...payload(run.finishOrder));
       for (const w of waiters) this.finish(run, run.finishOrder, w);
     }
+  }
+}
+
+/** Throws MUXVISOR_INVALID_ARGUMENT for a run id that is not a safe file name (PROTOCOL.md §7). */
+function checkRunId(run: string): void {
+  if (!isValidRunId(run)) {
+    throw new MuxvisorError(ErrorCode.InvalidArgument, `run id \`${run.slice(0, 80)}\` is not 1-128 characters of A-Z a-z 0-9 . _ - starting with a letter or digit`, { data: { run } });
   }
 }
 

@@ -94,18 +94,20 @@ export class RawClients {
 }
 
 /**
- * Waits for the supervisor's answer to bad input and checks it: exactly one ERROR frame on this
- * connection, with id 0, `fatal: true` and `code`, nothing after it, and the connection closed
- * by the supervisor. Returns the ERROR.
+ * Waits for the supervisor to close the connection after bad input, then checks what it sent:
+ * exactly one ERROR frame, with id 0, `fatal: true` and `code`, and nothing after it. Returns the
+ * ERROR. (Every frame the supervisor sent is in `raw.messages` before its close is seen.)
  */
 export async function expectFatal(raw: RawClient, code: string, ms = 3_000): Promise<ErrorMessage> {
-  const m = await raw.next(isError, ms);
-  expect(isError(m)).toBe(true);
-  const error = m as ErrorMessage;
-  expect({ id: error.id, fatal: error.fatal, code: error.error.code }, error.error.message).toEqual({ id: 0, fatal: true, code });
-  await within(raw.closed, ms, `the supervisor to close the connection after ${code}`);
+  try {
+    await within(raw.closed, ms, `the supervisor to close the connection with ${code}`);
+  } catch (error) {
+    throw new Error(`${(error as Error).message}; received so far: ${JSON.stringify(raw.messages)}`);
+  }
   const errors = raw.messages.filter(isError);
-  expect(errors, 'exactly one ERROR frame').toHaveLength(1);
+  const got = errors.map((e) => ({ id: e.id, fatal: e.fatal, code: e.error.code }));
+  expect(got, `ERROR frames received before the close: ${JSON.stringify(raw.messages)}`).toEqual([{ id: 0, fatal: true, code }]);
+  const error = errors[0] as ErrorMessage;
   expect(raw.messages.at(-1), 'nothing after the fatal ERROR').toBe(error);
   return error;
 }
