@@ -4,20 +4,33 @@
  * the same process and run, so the ratio between them is what carries across machines.
  */
 
+/** One repetition's figure, or several figures from the same measurement (keyed by metric). */
+export type Sample = number | Readonly<Record<string, number>>;
+
 export interface Variant {
   /** Shown in the table: "muxvisor codec", "raw copy". */
   label: string;
-  /** Runs one repetition and returns its figure in the case's unit. */
-  run(): number | Promise<number>;
+  /** Runs one repetition and returns its figure(s) in the case's unit(s). */
+  run(): Sample | Promise<Sample>;
+}
+
+/** One figure a case reports, when it reports several (latency percentiles). */
+export interface Metric {
+  /** The key in each Sample: "p50". */
+  key: string;
+  unit: string;
+  higherIsBetter: boolean;
 }
 
 export interface Case {
   /** Short name, unique within its question: "encode". */
   name: string;
-  /** The figure's unit: "frames/s". */
+  /** The figure's unit: "frames/s" (for a case with a single figure). */
   unit: string;
   /** True when more is better (throughput), false when less is (latency). */
   higherIsBetter: boolean;
+  /** Several figures from each run; absent for a single figure (a number). */
+  metrics?: Metric[];
   contender: Variant;
   /** What the contender is measured against; absent only where nothing natural exists. */
   baseline?: Variant;

@@ -2,7 +2,7 @@
  * Runs questions: warm-up first (not counted), then repetitions that alternate which variant goes
  * first, so that drift in the machine (another tenant, a thermal step) falls on both alike.
  */
-import type { Case, Question, Variant } from './question.js';
+import type { Case, Metric, Question, Sample, Variant } from './question.js';
 import { summarize, type Summary } from './stats.js';
 
 export interface RunOptions {
@@ -42,16 +42,19 @@ export async function runQuestion(question: Question, options: RunOptions): Prom
   try {
     for (const c of setup.cases) {
       const samples = await measureCase(question.name, c, options);
-      const contender = { label: c.contender.label, ...summarize(samples.contender) };
-      const result: CaseResult = {
-        question: question.name, title: question.title, workload: setup.workload,
-        case: c.name, unit: c.unit, higherIsBetter: c.higherIsBetter, contender,
-      };
-      if (c.baseline) {
-        result.baseline = { label: c.baseline.label, ...summarize(samples.baseline) };
-        result.ratio = result.baseline.median === 0 ? undefined : contender.median / result.baseline.median;
+      const metrics: Metric[] = c.metrics ?? [{ key: 'value', unit: c.unit, higherIsBetter: c.higherIsBetter }];
+      for (const m of metrics) {
+        const contender = { label: c.contender.label, ...summarize(samples.contender.map((s) => figure(s, m.key))) };
+        const result: CaseResult = {
+          question: question.name, title: question.title, workload: setup.workload,
+          case: c.metrics ? `${c.name} ${m.key}` : c.name, unit: m.unit, higherIsBetter: m.higherIsBetter, contender,
+        };
+        if (c.baseline) {
+          result.baseline = { label: c.baseline.label, ...summarize(samples.baseline.map((s) => figure(s, m.key))) };
+          result.ratio = result.baseline.median === 0 ? undefined : contender.median / result.baseline.median;
+        }
+        results.push(result);
       }
-      results.push(result);
     }
   } finally {
     await setup.teardown?.();
@@ -59,8 +62,14 @@ export async function runQuestion(question: Question, options: RunOptions): Prom
   return results;
 }
 
+function figure(sample: Sample, key: string): number {
+  const value = typeof sample === 'number' ? sample : sample[key];
+  if (value === undefined || !Number.isFinite(value)) throw new Error(`measurement has no finite \`${key}\`: ${JSON.stringify(sample)}`);
+  return value;
+}
+
 async function measureCase(question: string, c: Case, options: RunOptions) {
-  const samples = { contender: [] as number[], baseline: [] as number[] };
+  const samples = { contender: [] as Sample[], baseline: [] as Sample[] };
   const total = options.warmups + options.repetitions;
   for (let rep = 0; rep < total; rep++) {
     const counted = rep >= options.warmups;
@@ -72,7 +81,7 @@ async function measureCase(question: string, c: Case, options: RunOptions) {
         repetition: counted ? rep - options.warmups + 1 : 0, of: options.repetitions,
       });
       const value = await variant.run();
-      if (!Number.isFinite(value)) throw new Error(`${question}/${c.name}: ${variant.label} measured ${value}`);
+      if (typeof value === 'number' && !Number.isFinite(value)) throw new Error(`${question}/${c.name}: ${variant.label} measured ${value}`);
       if (counted) samples[role].push(value);
     }
   }

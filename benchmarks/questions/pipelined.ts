@@ -1,0 +1,26 @@
+/** pipelined: requests per second to a run's handler with 16, 256 and 1,024 in flight. */
+import { runProgram } from '../harness/child.js';
+import { startRawServer, startSupervisor } from '../harness/fixtures.js';
+import type { Question } from '../harness/question.js';
+
+export const pipelined: Question = {
+  name: 'pipelined',
+  title: 'pipelined requests to a run handler',
+  async setup({ quick }) {
+    const supervisor = await startSupervisor();
+    const raw = await startRawServer();
+    const n = quick ? 10_000 : 500_000;
+    return {
+      workload: `${n.toLocaleString('en')} requests`,
+      cases: [16, 256, 1024].map((window) => ({
+        name: `${window} in flight`, unit: 'requests/s', higherIsBetter: true,
+        contender: { label: 'muxvisor REQUEST info on a run', run: async () => (await runProgram<{ perSec: number }>('bench-client.js', { task: 'pipelined', n, window, home: supervisor.address })).perSec },
+        baseline: { label: 'raw socket, same framing and batching', run: async () => (await runProgram<{ perSec: number }>('raw-client.js', { task: 'pipelined', n, window, socket: raw.address })).perSec },
+      })),
+      async teardown() {
+        await supervisor.stop();
+        await raw.stop();
+      },
+    };
+  },
+};
