@@ -41,22 +41,23 @@ function nobodyHome(error: unknown): boolean {
   return errno === 'ENOENT' || errno === 'ECONNREFUSED' || (isMuxvisorError(error) && error.code === ErrorCode.Unavailable);
 }
 
+/**
+ * Connects, starting the supervisor when nobody answers. A supervisor that is starting (the home
+ * is locked, its socket not yet there) or dying (its lock and socket not yet released) is waited
+ * for and tried again, until the deadline.
+ */
 export async function findOrStart(options: StartOptions): Promise<Found> {
   const deadline = Date.now() + options.timeoutMs;
-  try {
-    return { connection: await tryConnect(options, deadline), started: false };
-  } catch (error) {
-    if (!nobodyHome(error) || !options.start) throw error;
-  }
-  const outcome = await startDaemon(options, deadline);
-  // Ready (ours) or locked (someone else's is coming up): either way, connect, retrying briefly.
-  for (;;) {
+  let started = false;
+  for (let attempt = 0; ; attempt++) {
     try {
-      return { connection: await tryConnect(options, deadline), started: outcome === 'ready' };
+      return { connection: await tryConnect(options, deadline), started };
     } catch (error) {
-      if (!nobodyHome(error) || Date.now() + 10 > deadline) throw unavailable(options, error);
-      await new Promise((r) => setTimeout(r, 10));
+      if (!nobodyHome(error) || !options.start || Date.now() + 10 > deadline) throw unavailable(options, error);
     }
+    if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(50, 5 * attempt)));
+    // Ready: ours listens. Locked: another one holds the home; it is coming up, or going away.
+    started = (await startDaemon(options, deadline)) === 'ready';
   }
 }
 
@@ -69,10 +70,18 @@ async function tryConnect(options: StartOptions, deadline: number): Promise<Clie
   } catch {
     throw new MuxvisorError(ErrorCode.Unavailable, `no supervisor token in ${layout.tokenPath}`);
   }
-  return ClientConnection.open({
-    socketPath: layout.socketPath, token, name: options.name, signal: options.signal,
-    timeoutMs: Math.max(1, deadline - Date.now()), requestTimeoutMs: options.requestTimeoutMs,
-  });
+  try {
+    return await ClientConnection.open({
+      socketPath: layout.socketPath, token, name: options.name, signal: options.signal,
+      timeoutMs: Math.max(1, deadline - Date.now()), requestTimeoutMs: options.requestTimeoutMs,
+    });
+  } catch (error) {
+    // Closed before WELCOME: the process behind the socket is going away (killed, draining).
+    if (isMuxvisorError(error) && error.code === ErrorCode.ConnectionClosed) {
+      throw new MuxvisorError(ErrorCode.Unavailable, `the supervisor at ${layout.socketPath} closed the connection before its WELCOME: ${error.message}`, { cause: error });
+    }
+    throw error;
+  }
 }
 
 /** Starts the daemon and waits until it says `ready` or `locked`, exits, or the deadline passes. */
@@ -133,6 +142,6 @@ function daemonOutput(layout: HomeLayout, from: number): string {
 }
 
 function unavailable(options: StartOptions, cause: unknown): MuxvisorError {
-  if (isMuxvisorError(cause) && cause.code !== ErrorCode.ConnectionClosed) return cause;
+  if (isMuxvisorError(cause) && cause.code !== ErrorCode.ConnectionClosed && !nobodyHome(cause)) return cause;
   return new MuxvisorError(ErrorCode.Unavailable, `no supervisor answers at ${options.layout.socketPath}: ${(cause as Error).message}`, { cause });
 }
