@@ -6,9 +6,7 @@
  * (`await run.drain()` then) and throws when the run is finished or the connection is gone.
  * `finish` resolves with what the supervisor recorded, once the log is complete and fsynced.
  */
-import {
-  encodeFrameWithValue, ErrorCode, type FinishStatus, type FrameHeader, Kind, MuxvisorError,
-} from '../protocol/index.js';
+import { ErrorCode, type FinishStatus, type FrameHeader, Kind, MuxvisorError } from '../protocol/index.js';
 import type { CallOptions, ClientConnection } from './connection.js';
 
 export interface SyncResult {
@@ -84,14 +82,17 @@ export class Run {
     if (waiting > this.#limits.maxBufferedBytes) {
       throw new MuxvisorError(ErrorCode.Overloaded, `${waiting} bytes already wait to reach the supervisor (limit ${this.#limits.maxBufferedBytes}); await run.drain() before publishing more`, { data: { waiting, limit: this.#limits.maxBufferedBytes } });
     }
-    this.#conn.send(encodeFrameWithValue(this.#header, record));
+    this.#conn.sendValue(this.#header, record);
     this.published++;
     return waiting < this.#limits.highWaterBytes;
   }
 
-  /** Resolves when every record published so far has left this process. */
+  /**
+   * Resolves once what waits to leave this process is below half the high-water mark, so that
+   * `publish` returns true again. (`sync` is the way to wait until records are durable.)
+   */
   drain(): Promise<void> {
-    return this.#conn.transport.drained();
+    return this.#conn.transport.drained(this.#limits.highWaterBytes / 2);
   }
 
   /** Asks the run's handler: `op` with `args`. The default handler knows summary, history, info. */

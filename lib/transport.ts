@@ -9,7 +9,7 @@
  */
 import { writeSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
-import { ErrorCode, type Frame, FrameDecoder, MuxvisorError } from '../protocol/index.js';
+import { copyBytes, ErrorCode, type Frame, FrameDecoder, MuxvisorError } from '../protocol/index.js';
 import { aborted, throwIfAborted } from './abort.js';
 
 const BATCH_BYTES = 64 * 1024;
@@ -63,7 +63,8 @@ export class Transport {
   #reported = false;
   /** Bytes given to send() that have not been confirmed written. Drives backpressure. */
   #unconfirmed = 0;
-  #drainWaiters: Array<() => void> = [];
+  /** Callers of drained(): each resolves once unconfirmed bytes are at most its `below`. */
+  #drainWaiters: Array<{ below: number; resolve: () => void }> = [];
   bytesSent = 0;
   bytesReceived = 0;
 
@@ -94,11 +95,17 @@ export class Transport {
 
   /** Queues a frame; it leaves at the end of this turn. The bytes are copied. */
   send(frame: Uint8Array): void {
+    this.sendRange(frame as Buffer, 0, frame.length);
+  }
+
+  /** Queues the frame in `source[start..end)`; the bytes are copied before this returns. */
+  sendRange(source: Uint8Array, start: number, end: number): void {
     if (this.#closed) throw new MuxvisorError(ErrorCode.ConnectionClosed, 'the connection to the supervisor is closed');
-    if (this.#batchLength + frame.length > this.#batch.length) this.#rotate(frame.length);
-    this.#batch.set(frame, this.#batchLength);
-    this.#batchLength += frame.length;
-    this.#unconfirmed += frame.length;
+    const length = end - start;
+    if (this.#batchLength + length > this.#batch.length) this.#rotate(length);
+    copyBytes(source, start, end, this.#batch, this.#batchLength);
+    this.#batchLength += length;
+    this.#unconfirmed += length;
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       setImmediate(() => this.flush());
@@ -121,8 +128,8 @@ export class Transport {
       this.#inflight = null;
       this.bytesSent += bytes;
       this.#unconfirmed -= bytes;
+      this.#wakeDrainWaiters();
       if (this.#queue.length > 0 || this.#batchLength > 0) this.flush();
-      else for (const resolve of this.#drainWaiters.splice(0)) resolve();
     };
     // Corked, the buffers leave in one writev; the last one's callback confirms them all.
     this.#socket.cork();
@@ -130,10 +137,23 @@ export class Transport {
     this.#socket.uncork();
   }
 
-  /** Resolves when everything sent so far is in the kernel (or the transport closed). */
-  drained(): Promise<void> {
-    if (this.#unconfirmed === 0 || this.#closed) return Promise.resolve();
-    return new Promise((resolve) => this.#drainWaiters.push(resolve));
+  /**
+   * Resolves once at most `belowBytes` of what was sent are not yet in the kernel (by default:
+   * everything sent so far is), or the transport closed.
+   */
+  drained(belowBytes = 0): Promise<void> {
+    if (this.#unconfirmed <= belowBytes || this.#closed) return Promise.resolve();
+    return new Promise((resolve) => this.#drainWaiters.push({ below: belowBytes, resolve }));
+  }
+
+  #wakeDrainWaiters(): void {
+    if (this.#drainWaiters.length === 0) return;
+    const still: Array<{ below: number; resolve: () => void }> = [];
+    for (const w of this.#drainWaiters) {
+      if (this.#unconfirmed <= w.below || this.#closed) w.resolve();
+      else still.push(w);
+    }
+    this.#drainWaiters = still;
   }
 
   /**
@@ -209,7 +229,7 @@ export class Transport {
 
   #gone(error: MuxvisorError | null): void {
     this.#closed = true;
-    for (const resolve of this.#drainWaiters.splice(0)) resolve();
+    this.#wakeDrainWaiters();
     if (this.#reported) return;
     this.#reported = true;
     this.#handlers.onClose(error);

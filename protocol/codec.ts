@@ -7,7 +7,7 @@
  *
  * One Packr and one Unpackr per thread (module state); both are synchronous, so sharing is safe.
  */
-import { Packr, RESERVE_START_SPACE, Unpackr } from 'msgpackr';
+import { Packr, RESERVE_START_SPACE, RESET_BUFFER_MODE, REUSE_BUFFER_MODE, Unpackr } from 'msgpackr';
 import { ErrorCode, MuxvisorError } from './errors.js';
 import { checkMsgpack, DEFAULT_MAX_DEPTH } from './msgpack-check.js';
 import { checkHeaderFields, type FrameHeader, HEADER_BYTES, writeHeader } from './frame.js';
@@ -48,6 +48,43 @@ export function encodeFrameWithValue(header: FrameHeader, value: unknown): Buffe
   checkHeaderFields(header, length);
   writeHeader(frame, 0, header, length);
   return frame;
+}
+
+/** Where `encodeFrameScratch` left its frame. */
+export interface ScratchFrame {
+  readonly buffer: Buffer;
+  readonly start: number;
+  readonly end: number;
+}
+
+const scratch: { buffer: Buffer; start: number; end: number } = { buffer: EMPTY, start: 0, end: 0 };
+
+/**
+ * Like `encodeFrameWithValue`, without allocating: the frame is `buffer[start..end)` of msgpackr's
+ * own scratch buffer, and the returned object is reused. Both are valid only until the next call
+ * of any encode function here: copy the bytes out at once (the transport's batch does).
+ */
+export function encodeFrameScratch(header: FrameHeader, value: unknown): ScratchFrame {
+  if (value === undefined) {
+    const frame = encodeFrameWithValue(header, value);
+    scratch.buffer = frame;
+    scratch.start = 0;
+    scratch.end = frame.length;
+    return scratch;
+  }
+  let target: Buffer & { start: number; end: number };
+  try {
+    target = packr.pack(value, REUSE_BUFFER_MODE | RESET_BUFFER_MODE | RESERVE_START_SPACE | HEADER_BYTES) as Buffer & { start: number; end: number };
+  } catch (cause) {
+    throw unencodable(cause);
+  }
+  const length = target.end - target.start - HEADER_BYTES;
+  checkHeaderFields(header, length);
+  writeHeader(target, target.start, header, length);
+  scratch.buffer = target;
+  scratch.start = target.start;
+  scratch.end = target.end;
+  return scratch;
 }
 
 export interface DecodeOptions {

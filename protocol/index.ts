@@ -10,3 +10,4 @@ export * from './messages.js';
 export * from './handshake.js';
 export * from './version.js';
 export * from './discovery.js';
+export * from './deadlines.js';

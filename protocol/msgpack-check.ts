@@ -11,71 +11,78 @@ import { ErrorCode, MuxvisorError } from './errors.js';
 /** Containers nested deeper than this are refused. */
 export const DEFAULT_MAX_DEPTH = 100;
 
-/** Throws MUXVISOR_BAD_PAYLOAD, naming the byte offset and the reason, unless `bytes` passes. */
-export function checkMsgpack(bytes: Uint8Array, maxDepth: number = DEFAULT_MAX_DEPTH): void {
-  const end = bytes.length;
+// Reused by every call (checking is synchronous): the walk's own stack, so it allocates nothing.
+const left: number[] = [];
+const isMap: number[] = [];
+
+/**
+ * Throws MUXVISOR_BAD_PAYLOAD, naming the byte offset and the reason, unless `bytes[from..to)`
+ * (all of `bytes` by default) holds one acceptable value. Offsets in errors count from `from`.
+ */
+export function checkMsgpack(bytes: Uint8Array, maxDepth: number = DEFAULT_MAX_DEPTH, from = 0, to: number = bytes.length): void {
   // left[d]: values still expected in the container open at depth d; depth 0 is the top level.
-  const left: number[] = [1];
-  const isMap: boolean[] = [false];
+  left[0] = 1;
+  isMap[0] = 0;
   let depth = 0;
-  let pos = 0;
+  let pos = from;
+  const end = to;
   for (;;) {
     while (left[depth] === 0) {
       if (depth === 0) {
-        if (pos !== end) fail(pos, `${end - pos} trailing bytes after the value`);
+        if (pos !== end) fail(pos - from, `${end - pos} trailing bytes after the value`);
         return;
       }
       depth--;
     }
-    if (pos >= end) fail(pos, 'data ends inside a value');
-    const isKey = isMap[depth] === true && ((left[depth] as number) & 1) === 0;
+    if (pos >= end) fail(pos - from, 'data ends inside a value');
+    const isKey = isMap[depth] === 1 && ((left[depth] as number) & 1) === 0;
     left[depth] = (left[depth] as number) - 1;
     const b = bytes[pos] as number;
     let size = 1; // bytes taken by this value, header included, children excluded
     let children = 0;
-    let map = false;
+    let map = 0;
     let key = false; // may this type be a map key?
     if (b <= 0x7f || b >= 0xe0) key = true;
-    else if (b <= 0x8f) (children = (b & 0x0f) * 2), (map = true);
+    else if (b <= 0x8f) (children = (b & 0x0f) * 2), (map = 1);
     else if (b <= 0x9f) children = b & 0x0f;
     else if (b <= 0xbf) (size = 1 + (b & 0x1f)), (key = true);
     else {
       switch (b) {
         case 0xc0: case 0xc2: case 0xc3: break;
-        case 0xc1: fail(pos, 'byte 0xc1 is reserved by the msgpack spec');
-        case 0xc4: size = 2 + uint(bytes, pos + 1, 1); break;
-        case 0xc5: size = 3 + uint(bytes, pos + 1, 2); break;
-        case 0xc6: size = 5 + uint(bytes, pos + 1, 4); break;
-        case 0xc7: size = 3 + ext(bytes, pos, 2, uint(bytes, pos + 1, 1)); break;
-        case 0xc8: size = 4 + ext(bytes, pos, 3, uint(bytes, pos + 1, 2)); break;
-        case 0xc9: size = 6 + ext(bytes, pos, 5, uint(bytes, pos + 1, 4)); break;
+        case 0xc1: fail(pos - from, 'byte 0xc1 is reserved by the msgpack spec');
+        case 0xc4: size = 2 + uint(bytes, pos, 1, end, from); break;
+        case 0xc5: size = 3 + uint(bytes, pos, 2, end, from); break;
+        case 0xc6: size = 5 + uint(bytes, pos, 4, end, from); break;
+        case 0xc7: size = 3 + ext(bytes, pos, 2, uint(bytes, pos, 1, end, from), end, from); break;
+        case 0xc8: size = 4 + ext(bytes, pos, 3, uint(bytes, pos, 2, end, from), end, from); break;
+        case 0xc9: size = 6 + ext(bytes, pos, 5, uint(bytes, pos, 4, end, from), end, from); break;
         case 0xca: size = 5; break;
         case 0xcb: size = 9; break;
         case 0xcc: case 0xd0: size = 2; key = true; break;
         case 0xcd: case 0xd1: size = 3; key = true; break;
         case 0xce: case 0xd2: size = 5; key = true; break;
         case 0xcf: case 0xd3: size = 9; key = true; break;
-        case 0xd4: size = 2 + ext(bytes, pos, 1, 1); break;
-        case 0xd5: size = 2 + ext(bytes, pos, 1, 2); break;
-        case 0xd6: size = 2 + ext(bytes, pos, 1, 4); break;
-        case 0xd7: size = 2 + ext(bytes, pos, 1, 8); break;
-        case 0xd8: size = 2 + ext(bytes, pos, 1, 16); break;
-        case 0xd9: size = 2 + uint(bytes, pos + 1, 1); key = true; break;
-        case 0xda: size = 3 + uint(bytes, pos + 1, 2); key = true; break;
-        case 0xdb: size = 5 + uint(bytes, pos + 1, 4); key = true; break;
-        case 0xdc: size = 3; children = uint(bytes, pos + 1, 2); break;
-        case 0xdd: size = 5; children = uint(bytes, pos + 1, 4); break;
-        case 0xde: size = 3; children = uint(bytes, pos + 1, 2) * 2; map = true; break;
-        case 0xdf: size = 5; children = uint(bytes, pos + 1, 4) * 2; map = true; break;
+        case 0xd4: size = 2 + ext(bytes, pos, 1, 1, end, from); break;
+        case 0xd5: size = 2 + ext(bytes, pos, 1, 2, end, from); break;
+        case 0xd6: size = 2 + ext(bytes, pos, 1, 4, end, from); break;
+        case 0xd7: size = 2 + ext(bytes, pos, 1, 8, end, from); break;
+        case 0xd8: size = 2 + ext(bytes, pos, 1, 16, end, from); break;
+        case 0xd9: size = 2 + uint(bytes, pos, 1, end, from); key = true; break;
+        case 0xda: size = 3 + uint(bytes, pos, 2, end, from); key = true; break;
+        case 0xdb: size = 5 + uint(bytes, pos, 4, end, from); key = true; break;
+        case 0xdc: size = 3; children = uint(bytes, pos, 2, end, from); break;
+        case 0xdd: size = 5; children = uint(bytes, pos, 4, end, from); break;
+        case 0xde: size = 3; children = uint(bytes, pos, 2, end, from) * 2; map = 1; break;
+        case 0xdf: size = 5; children = uint(bytes, pos, 4, end, from) * 2; map = 1; break;
       }
     }
-    if (isKey && !key) fail(pos, `map key of type 0x${b.toString(16)} (only strings and integers may be keys)`);
-    if (pos + size > end) fail(pos, `value of ${size} bytes runs past the end (${end - pos} left)`);
+    if (isKey && !key) fail(pos - from, `map key of type 0x${b.toString(16)} (only strings and integers may be keys)`);
+    if (pos + size > end) fail(pos - from, `value of ${size} bytes runs past the end (${end - pos} left)`);
     pos += size;
     if (children > 0) {
       // Each child takes at least one byte, so a count beyond the bytes left is a lie.
-      if (children > end - pos) fail(pos - size, `container announces ${children} values but only ${end - pos} bytes follow`);
-      if (depth + 1 > maxDepth) fail(pos - size, `containers nested deeper than ${maxDepth}`);
+      if (children > end - pos) fail(pos - size - from, `container announces ${children} values but only ${end - pos} bytes follow`);
+      if (depth + 1 > maxDepth) fail(pos - size - from, `containers nested deeper than ${maxDepth}`);
       depth++;
       left[depth] = children;
       isMap[depth] = map;
@@ -83,21 +90,22 @@ export function checkMsgpack(bytes: Uint8Array, maxDepth: number = DEFAULT_MAX_D
   }
 }
 
-/** Reads a big-endian unsigned length of 1, 2 or 4 bytes at `at`, failing if it is cut off. */
-function uint(bytes: Uint8Array, at: number, width: 1 | 2 | 4): number {
-  if (at + width > bytes.length) fail(at - 1, 'length field runs past the end');
-  if (width === 1) return bytes[at] as number;
-  if (width === 2) return ((bytes[at] as number) << 8) | (bytes[at + 1] as number);
-  return (bytes[at] as number) * 0x1000000 + (((bytes[at + 1] as number) << 16) | ((bytes[at + 2] as number) << 8) | (bytes[at + 3] as number));
+/** Reads the big-endian length of 1, 2 or 4 bytes after the type byte at `at`, failing if it is cut off. */
+function uint(bytes: Uint8Array, at: number, width: 1 | 2 | 4, end: number, from: number): number {
+  const p = at + 1;
+  if (p + width > end) fail(at - from, 'length field runs past the end');
+  if (width === 1) return bytes[p] as number;
+  if (width === 2) return ((bytes[p] as number) << 8) | (bytes[p + 1] as number);
+  return (bytes[p] as number) * 0x1000000 + (((bytes[p + 1] as number) << 16) | ((bytes[p + 2] as number) << 8) | (bytes[p + 3] as number));
 }
 
 /** Checks an extension's type byte (at `pos + typeAt`) and returns its data length. */
-function ext(bytes: Uint8Array, pos: number, typeAt: number, length: number): number {
-  if (pos + typeAt >= bytes.length) fail(pos, 'extension type runs past the end');
+function ext(bytes: Uint8Array, pos: number, typeAt: number, length: number, end: number, from: number): number {
+  if (pos + typeAt >= end) fail(pos - from, 'extension type runs past the end');
   const type = bytes[pos + typeAt] as number;
   const signed = type > 127 ? type - 256 : type;
-  if (signed !== -1) fail(pos, `extension type ${signed} is not allowed (only -1, timestamp)`);
-  if (length !== 4 && length !== 8 && length !== 12) fail(pos, `timestamp of ${length} bytes (must be 4, 8 or 12)`);
+  if (signed !== -1) fail(pos - from, `extension type ${signed} is not allowed (only -1, timestamp)`);
+  if (length !== 4 && length !== 8 && length !== 12) fail(pos - from, `timestamp of ${length} bytes (must be 4, 8 or 12)`);
   return length;
 }
 

@@ -9,7 +9,7 @@
  */
 import type { Socket } from 'node:net';
 import {
-  checkMsgpack, decodeMessage, encodeFrame, encodeFrameWithValue, encodeMessage, ErrorCode, type Frame, FrameDecoder,
+  checkMsgpack, DEFAULT_MAX_DEPTH, decodeMessage, HEADER_BYTES, encodeFrame, encodeFrameWithValue, encodeMessage, ErrorCode, type Frame, FrameDecoder,
   Kind, kindName, MuxvisorError, negotiateCaps, negotiateVersion, tokenMatches,
 } from '../protocol/index.js';
 import type { Logger } from './log.js';
@@ -66,6 +66,10 @@ export class Connection implements Owner {
   readonly #warned = new Set<number>();
   readonly #paused = new Set<string>();
   #handshakeTimer: NodeJS.Timeout | null;
+  /** The chunk being decoded: frames whose payload lies in it have their header just before. */
+  #chunk: Buffer | null = null;
+  /** Consecutive PUBLISH frames of this chunk for one run, not yet handed over. */
+  #span: { run: RunStream; source: Buffer; start: number; end: number; count: number } | null = null;
   #closeReason = 'client closed the connection';
 
   constructor(id: number, socket: Socket, host: ConnectionHost, log: Logger) {
@@ -74,7 +78,8 @@ export class Connection implements Owner {
     this.writer = new FrameWriter(socket);
     this.#host = host;
     this.log = log.child({ conn: id });
-    this.#decoder = new FrameDecoder((frame) => this.#onFrame(frame), { maxPayloadBytes: host.options.maxPayloadBytes });
+    // Frames are reused: nothing here keeps a frame object past its callback.
+    this.#decoder = new FrameDecoder((frame) => this.#onFrame(frame), { maxPayloadBytes: host.options.maxPayloadBytes, reuseFrames: true });
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('end', () => this.#onEnd());
     socket.on('close', () => this.#onClose());
@@ -130,34 +135,67 @@ export class Connection implements Owner {
 
   #onData(chunk: Buffer): void {
     this.bytesIn += chunk.length;
+    this.#chunk = chunk;
     try {
       this.#decoder.push(chunk);
+      this.#flushSpan();
     } catch (error) {
+      this.#flushSpan();
       this.fatal(error);
     }
+    this.#chunk = null;
   }
 
   #onFrame(f: Frame): void {
     if (this.state === ConnState.Open) {
       if (f.kind === Kind.Publish) this.#publish(f);
-      else this.#dispatch(f);
+      else {
+        this.#flushSpan(); // everything published before this frame goes first
+        this.#dispatch(f);
+      }
     } else if (this.state === ConnState.AwaitHello) {
       this.#hello(f);
     }
   }
 
+  /**
+   * Hands the current span of PUBLISH frames to the run's worker in one copy. Spans never cross
+   * another kind of frame, a chunk boundary or a change of run, so order is kept.
+   */
+  #flushSpan(): void {
+    const span = this.#span;
+    if (span === null) return;
+    this.#span = null;
+    this.#host.mux.frames(span.run, this.id, span.source, span.start, span.end, span.count);
+    if (this.#host.pool.congested(span.run.worker)) this.#waitFor(span.run);
+  }
+
   #publish(f: Frame): void {
     if (f.id !== 0) throw bad(`publish: header \`id\` must be 0, got ${f.id}`);
-    if (f.payload.length === 0) throw bad('publish: payload must hold the record, got nothing');
-    checkMsgpack(f.payload);
+    if (f.end === f.start) throw bad('publish: payload must hold the record, got nothing');
+    checkMsgpack(f.source, DEFAULT_MAX_DEPTH, f.start, f.end);
     const run = this.#channels.get(f.channel);
     if (run === undefined || !run.live) {
       this.#unknownChannel(f.channel, run);
       return;
     }
     this.recordsIn++;
-    this.#host.mux.record(run, this.id, f.payload, 0, f.payload.length);
-    if (this.#host.pool.congested(run.worker)) this.#waitFor(run);
+    const headerAt = f.start - HEADER_BYTES;
+    if (f.source !== this.#chunk) {
+      // Reassembled across chunks: its header is not beside its payload. Send it on its own.
+      this.#flushSpan();
+      this.#host.mux.record(run, this.id, f.source, f.start, f.end);
+      if (this.#host.pool.congested(run.worker)) this.#waitFor(run);
+      return;
+    }
+    const span = this.#span;
+    if (span !== null && span.run === run && span.end === headerAt) {
+      span.end = f.end;
+      span.count++;
+      return;
+    }
+    this.#flushSpan();
+    this.#span = { run, source: f.source, start: headerAt, end: f.end, count: 1 };
   }
 
   #dispatch(f: Frame): void {
@@ -175,9 +213,9 @@ export class Connection implements Owner {
         }
         const run = this.#run(f);
         if (run === null) return;
-        checkMsgpack(f.payload);
+        checkMsgpack(f.source, DEFAULT_MAX_DEPTH, f.start, f.end);
         this.#inflight.set(f.id, { kind: f.kind, run, op: null, at: Date.now() });
-        this.#host.mux.request(run, this.id, f.id, f.payload, 0, f.payload.length);
+        this.#host.mux.request(run, this.id, f.id, f.source, f.start, f.end);
         return;
       }
       case Kind.Ping: {

@@ -61,8 +61,9 @@ export interface SupervisorOptions {
   outputHighWaterBytes?: number;
   /**
    * Record bytes on their way to one worker thread before the supervisor stops reading the
-   * connections that feed it (backpressure).
-   * @default 16777216 (16 MiB)
+   * connections that feed it (backpressure). Each worker gets twice this much shared memory for
+   * batches (pages are used only as they fill).
+   * @default 8388608 (8 MiB)
    */
   workerHighWaterBytes?: number;
   /** pino level. @default 'info' */
@@ -96,7 +97,7 @@ export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
     maxInFlight: int('maxInFlight', 4096, 1),
     handshakeTimeoutMs: int('handshakeTimeoutMs', 5_000, 1),
     outputHighWaterBytes: int('outputHighWaterBytes', 4 * 1024 * 1024, 1),
-    workerHighWaterBytes: int('workerHighWaterBytes', 16 * 1024 * 1024, 1),
+    workerHighWaterBytes: int('workerHighWaterBytes', 8 * 1024 * 1024, 64 * 1024),
     logLevel: options.logLevel ?? 'info',
   });
 }

@@ -71,7 +71,10 @@ export class Supervisor implements ConnectionHost, MuxOwner, PoolOwner {
     this.#lock = lock;
     this.log = log;
     this.server = { name: 'muxvisor', version, pid: process.pid };
-    this.pool = new WorkerPool({ size: options.workers, watchdogMs: options.watchdogMs, fsyncIntervalMs: options.fsyncIntervalMs, highWaterBytes: options.workerHighWaterBytes }, this);
+    this.pool = new WorkerPool({
+      size: options.workers, watchdogMs: options.watchdogMs, fsyncIntervalMs: options.fsyncIntervalMs,
+      highWaterBytes: options.workerHighWaterBytes, ringBytes: 2 * options.workerHighWaterBytes,
+    }, this);
     this.mux = new StreamMux(this.pool, { runsDir: layout.runsDir, requestTimeoutMs: options.requestTimeoutMs, fsyncIntervalMs: options.fsyncIntervalMs }, this, log);
     // Half-open: when a client ends its side, ours stays writable long enough to say why we close.
     this.#listener = createServer({ allowHalfOpen: true }, (socket) => this.#accept(socket));

@@ -115,6 +115,13 @@ export class StreamMux {
     run.bytes += end - start;
   }
 
+  /** `count` whole PUBLISH frames, back to back in `source[start..end)`, all for `run`. */
+  frames(run: RunStream, conn: number, source: Buffer, start: number, end: number, count: number): void {
+    this.#pool.add(run.worker, Op.Records, run.slot, conn, run.records, source, start, end);
+    run.records += count;
+    run.bytes += end - start - 16 * count;
+  }
+
   request(run: RunStream, conn: number, id: number, source: Buffer, start: number, end: number): void {
     this.#pool.add(run.worker, Op.Request, run.slot, conn, id, source, start, end);
   }
@@ -226,7 +233,7 @@ export class StreamMux {
     for (const batch of retained) {
       forEachEntry(batch, (op, slot, conn, id, source, start, end) => {
         const run = worker.runs.get(slot) as RunStream | undefined;
-        if (op === Op.Record && run !== undefined && runs.has(run)) this.#pool.add(worker, Op.Record, slot, conn, id, source, start, end);
+        if ((op === Op.Record || op === Op.Records) && run !== undefined && runs.has(run)) this.#pool.add(worker, op, slot, conn, id, source, start, end);
       });
     }
     for (const run of runs) {

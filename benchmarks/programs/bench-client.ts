@@ -20,15 +20,15 @@ switch (spec.task) {
   }
   case 'roundtrip': {
     const run = await client.openRun(runId());
-    const call = spec.target === 'ping' ? () => client.ping() : () => run.request('info');
+    const call = spec.target === 'ping' ? () => client.ping() : () => run.request('echo', 1);
     printResult(await roundTrips(spec.n, call));
     await run.finish();
     break;
   }
   case 'pipelined': {
     const run = await client.openRun(runId());
-    for (let i = 0; i < 2000; i++) await run.request('info');
-    printResult(await pipelined(spec.n, spec.window, () => run.request('info')));
+    for (let i = 0; i < 2000; i++) await run.request('echo', 1);
+    printResult(await pipelined(spec.n, spec.window, () => run.request('echo', 1)));
     await run.finish();
     break;
   }

@@ -41,15 +41,10 @@ export class DefaultHandler implements RunHandler {
       case 'history':
         return this.#history(a);
       default:
-        throw new MuxvisorError(ErrorCode.UnknownOp, `the default handler has no op \`${op}\` (known: summary, history, info)`, {
-          data: { op, known: ['summary', 'history', 'info'] },
+        throw new MuxvisorError(ErrorCode.UnknownOp, `the default handler has no op \`${op}\` (known: summary, history, info, echo)`, {
+          data: { op, known: ['summary', 'history', 'info', 'echo'] },
         });
     }
-  }
-
-  /** The summary, caught up with every record; written as summary.json when the run finishes. */
-  summary(): Record<string, unknown> {
-    return this.#summaryOf(null);
   }
 
   #summaryOf(keys: string[] | null): Record<string, unknown> {

@@ -25,6 +25,7 @@
 import { closeSync, fsync, fsyncSync, ftruncateSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ErrorCode, MuxvisorError } from '../../protocol/errors.js';
+import { copyBytes } from '../../protocol/frame.js';
 import {
   encodeFileHeader, ENTRY_HEADER_BYTES, EntryType, isEntryType, MAX_ENTRY_PAYLOAD_BYTES, sealEntry, writeEntryHeader,
 } from './log-format.js';
@@ -245,7 +246,7 @@ export class RunLogWriter {
     }
     const length = end - start;
     const at = this.#reserve(length);
-    source.copy(this.#buf, at + ENTRY_HEADER_BYTES, start, end);
+    copyBytes(source, start, end, this.#buf, at + ENTRY_HEADER_BYTES);
     this.#seal(at, EntryType.Record, length);
     this.#records++;
   }

@@ -11,6 +11,7 @@
  * `id` is a request id, or for RECORD the run's record index (low 32 bits) so that a replay after a
  * worker restart can skip what the log already holds.
  */
+import { copyBytes } from '../../protocol/index.js';
 
 export const ENTRY_HEADER_BYTES = 20;
 export const FRAME_ENTRY_HEADER_BYTES = 8;
@@ -28,6 +29,11 @@ export const Op = {
   Cancel: 5,
   /** payload: msgpack OpenOrder. */
   Open: 6,
+  /**
+   * payload: consecutive PUBLISH frames for one run, exactly as they arrived (16-byte header and
+   * payload each); id is the run's record index of the first. One copy for many records.
+   */
+  Records: 7,
 } as const;
 export type Op = (typeof Op)[keyof typeof Op];
 
@@ -73,15 +79,8 @@ export class BatchBuilder {
   add(op: Op, slot: number, conn: number, id: number, source: Buffer | null, start = 0, end = 0): void {
     const size = ENTRY_HEADER_BYTES + (end - start);
     if (this.#length + size > this.#buffer.length) this.#grow(size);
-    const b = this.#buffer;
-    const at = this.#length;
-    b.writeUInt32LE(op, at); // op in the low byte, three zero bytes after it
-    b.writeUInt32LE(slot, at + 4);
-    b.writeUInt32LE(conn, at + 8);
-    b.writeUInt32LE(id >>> 0, at + 12);
-    b.writeUInt32LE(end - start, at + 16);
-    if (source !== null && end > start) source.copy(b, at + ENTRY_HEADER_BYTES, start, end);
-    this.#length = at + size;
+    writeEntry(this.#buffer, this.#length, op, slot, conn, id, source, start, end);
+    this.#length += size;
   }
 
   /** Hands over the bytes built so far (a standalone ArrayBuffer, ready to transfer) and starts afresh. */
@@ -96,6 +95,26 @@ export class BatchBuilder {
     const next = Buffer.allocUnsafeSlow(Math.max(this.#buffer.length * 2, this.#length + need));
     this.#buffer.copy(next, 0, 0, this.#length);
     this.#buffer = next;
+  }
+}
+
+/** Writes one entry at `at` of `target`; the caller made room for its header and payload. */
+export function writeEntry(target: Buffer, at: number, op: Op, slot: number, conn: number, id: number, source: Buffer | null, start: number, end: number): void {
+  target.writeUInt32LE(op, at); // op in the low byte, three zero bytes after it
+  target.writeUInt32LE(slot, at + 4);
+  target.writeUInt32LE(conn, at + 8);
+  target.writeUInt32LE(id >>> 0, at + 12);
+  target.writeUInt32LE(end - start, at + 16);
+  if (source !== null && end > start) copyBytes(source, start, end, target, at + ENTRY_HEADER_BYTES);
+}
+
+/** Calls `visit` for the payload of every frame in `source[start..end)` (an Op.Records payload). */
+export function forEachFramePayload(source: Buffer, start: number, end: number, visit: (source: Buffer, start: number, end: number) => void): void {
+  for (let at = start; at < end; ) {
+    const payloadStart = at + 16;
+    const payloadEnd = payloadStart + source.readUInt32LE(at + 4);
+    visit(source, payloadStart, payloadEnd);
+    at = payloadEnd;
   }
 }
 
@@ -122,16 +141,17 @@ export class FrameBatchBuilder {
     return this.#length;
   }
 
-  add(conn: number, frame: Uint8Array): void {
-    const size = FRAME_ENTRY_HEADER_BYTES + frame.length;
+  /** Appends the frame in `source[start..end)` for connection `conn` (copied). */
+  add(conn: number, source: Uint8Array, start: number, end: number): void {
+    const size = FRAME_ENTRY_HEADER_BYTES + (end - start);
     if (this.#length + size > this.#buffer.length) {
       const next = Buffer.allocUnsafeSlow(Math.max(this.#buffer.length * 2, this.#length + size));
       this.#buffer.copy(next, 0, 0, this.#length);
       this.#buffer = next;
     }
     this.#buffer.writeUInt32LE(conn, this.#length);
-    this.#buffer.writeUInt32LE(frame.length, this.#length + 4);
-    this.#buffer.set(frame, this.#length + FRAME_ENTRY_HEADER_BYTES);
+    this.#buffer.writeUInt32LE(end - start, this.#length + 4);
+    copyBytes(source, start, end, this.#buffer, this.#length + FRAME_ENTRY_HEADER_BYTES);
     this.#length += size;
   }
 

@@ -3,8 +3,11 @@ import type { WireError } from '../../protocol/index.js';
 
 /** Main thread to worker. */
 export type ToWorker =
-  /** Entries (batch.ts) numbered by `seq`, counting up from 0 per worker. */
-  | { type: 'batch'; seq: number; buffer: ArrayBuffer; length: number }
+  /**
+   * Entries (batch.ts) numbered by `seq`, counting up per worker: either `length` bytes at
+   * `start` of the shared ring (workerData.ring), or a transferred buffer.
+   */
+  | { type: 'batch'; seq: number; start: number; length: number; buffer: ArrayBuffer | null }
   /** Flush and fsync every run log, then answer `{type: 'stopped'}` as an event. */
   | { type: 'stop' };
 

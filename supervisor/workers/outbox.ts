@@ -4,33 +4,36 @@
  * one message at its end.
  */
 import { parentPort } from 'node:worker_threads';
-import { encodeFrameWithValue, encodeMessage, Kind, MuxvisorError, ErrorCode } from '../../protocol/index.js';
+import { encodeFrameScratch, encodeMessage, ErrorCode, Kind, MuxvisorError } from '../../protocol/index.js';
 import { FrameBatchBuilder } from './batch.js';
 import type { WorkerEvent, FromWorker } from './messages.js';
 
 export class Outbox {
   readonly #frames = new FrameBatchBuilder();
+  /** The header of every RESPONSE; only its id changes. */
+  readonly #response = { kind: Kind.Response as number, flags: 0, id: 0, channel: 0 };
   #events: WorkerEvent[] = [];
   #acked = -1;
   #scheduled = false;
 
   /** A RESPONSE to request `id` of connection `conn`. */
   respond(conn: number, id: number, result: unknown): void {
-    let frame: Buffer;
     try {
-      frame = encodeFrameWithValue({ kind: Kind.Response, flags: 0, id, channel: 0 }, result);
+      this.#response.id = id;
+      const frame = encodeFrameScratch(this.#response, result);
+      this.#frames.add(conn, frame.buffer, frame.start, frame.end);
     } catch (error) {
       this.fail(conn, id, error);
       return;
     }
-    this.#frames.add(conn, frame);
     this.#schedule();
   }
 
   /** An ERROR answering request `id` of `conn`; a non-MuxvisorError becomes `fallback`. */
   fail(conn: number, id: number, error: unknown, fallback: ErrorCode = ErrorCode.Internal): void {
     const e = error instanceof MuxvisorError ? error : new MuxvisorError(fallback, (error as Error)?.message ?? String(error), { cause: error });
-    this.#frames.add(conn, encodeMessage({ kind: Kind.Error, id, error: e.toWire(), fatal: false }));
+    const frame = encodeMessage({ kind: Kind.Error, id, error: e.toWire(), fatal: false });
+    this.#frames.add(conn, frame, 0, frame.length);
     this.#schedule();
   }
 

@@ -13,9 +13,13 @@
  * mark `congested` is true and callers stop reading their sockets until `onDrained` fires.
  */
 import { Worker } from 'node:worker_threads';
-import { BatchBuilder, type Op } from './batch.js';
+import type { Op } from './batch.js';
 import type { FromWorker, ToWorker, WorkerEvent } from './messages.js';
+import { RingBatches } from './ring.js';
 import type { WorkerOptions } from './run-worker.js';
+
+/** Entries gathered for one worker that are posted without waiting for the end of the turn. */
+const EARLY_POST_ENTRIES = 64;
 
 export interface PoolOptions {
   /** Shared workers (dedicated ones come on top). */
@@ -23,6 +27,8 @@ export interface PoolOptions {
   watchdogMs: number;
   fsyncIntervalMs: number;
   highWaterBytes: number;
+  /** Bytes of shared memory per worker for batches on their way to it. */
+  ringBytes: number;
 }
 
 /** What the pool tells its owner (the supervisor). */
@@ -41,25 +47,23 @@ export class WorkerHandle {
   /** Runs hosted here, by slot. Owned by the supervisor; the pool only counts them. */
   readonly runs = new Map<number, unknown>();
   nextSlot = 1;
-  readonly builder = new BatchBuilder();
-  seq = 0;
-  readonly retained: Array<{ seq: number; bytes: Buffer }> = [];
-  /** Bytes posted and not yet acknowledged. */
-  inflightBytes = 0;
+  /** Batches on their way to this worker; their bytes stay until acknowledged. */
+  readonly batches: RingBatches;
   lastSeen = Date.now();
   /** Resumed when the worker drains below half the high-water mark. */
   readonly waiters = new Set<() => void>();
   stopping = false;
 
-  constructor(index: number, dedicated: boolean, thread: Worker) {
+  constructor(index: number, dedicated: boolean, ringBytes: number) {
     this.index = index;
     this.dedicated = dedicated;
-    this.thread = thread;
+    this.thread = null as unknown as Worker;
+    this.batches = new RingBatches(ringBytes);
   }
 
   /** Bytes on their way to this worker, posted or not. */
   get backlogBytes(): number {
-    return this.inflightBytes + this.builder.length;
+    return this.batches.backlogBytes;
   }
 }
 
@@ -95,9 +99,12 @@ export class WorkerPool {
 
   /** Queues one entry for `worker`; it is posted at the end of this turn. */
   add(worker: WorkerHandle, op: Op, slot: number, conn: number, id: number, source: Buffer | null = null, start = 0, end = 0): void {
-    worker.builder.add(op, slot, conn, id, source, start, end);
+    worker.batches.add(op, slot, conn, id, source, start, end);
     this.#dirty.add(worker);
-    if (worker.builder.length >= 1024 * 1024) this.#post(worker);
+    // Post early rather than at the end of the turn once enough has gathered: the worker starts on
+    // the first part of a burst while this thread reads the rest (a burst of requests is a wave
+    // that every stage would otherwise hold whole).
+    if (worker.batches.pendingEntries >= EARLY_POST_ENTRIES || worker.batches.pendingBytes >= 1024 * 1024) this.#post(worker);
     else if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       setImmediate(() => this.flush());
@@ -117,10 +124,6 @@ export class WorkerPool {
 
   /** Replaces a dead worker with a fresh thread under the same index; the caller replays its runs. */
   replace(worker: WorkerHandle): void {
-    worker.builder.take();
-    worker.retained.length = 0;
-    worker.inflightBytes = 0;
-    worker.seq = 0;
     worker.thread = this.#startThread(worker);
     worker.lastSeen = Date.now();
     this.#wakeWaiters(worker);
@@ -154,14 +157,16 @@ export class WorkerPool {
   }
 
   #spawn(dedicated: boolean): WorkerHandle {
-    const handle = new WorkerHandle(this.#nextIndex++, dedicated, null as unknown as Worker);
+    const handle = new WorkerHandle(this.#nextIndex++, dedicated, this.#options.ringBytes);
     handle.thread = this.#startThread(handle);
     this.#workers.push(handle);
     return handle;
   }
 
   #startThread(handle: WorkerHandle): Worker {
-    const data: WorkerOptions = { heartbeatMs: Math.max(20, Math.floor(this.#options.watchdogMs / 5)), fsyncIntervalMs: this.#options.fsyncIntervalMs };
+    const data: WorkerOptions = {
+      heartbeatMs: Math.max(20, Math.floor(this.#options.watchdogMs / 5)), fsyncIntervalMs: this.#options.fsyncIntervalMs, ring: handle.batches.shared,
+    };
     const thread = new Worker(new URL('./run-worker.js', import.meta.url), { workerData: data });
     thread.on('message', (m: FromWorker) => {
       if (handle.thread === thread) this.#receive(handle, m);
@@ -175,13 +180,14 @@ export class WorkerPool {
   }
 
   #post(worker: WorkerHandle): void {
-    if (worker.builder.length === 0) return;
-    const bytes = worker.builder.take();
-    const seq = worker.seq++;
-    worker.retained.push({ seq, bytes: Buffer.from(bytes) });
-    worker.inflightBytes += bytes.length;
-    const message: ToWorker = { type: 'batch', seq, buffer: bytes.buffer as ArrayBuffer, length: bytes.length };
-    worker.thread.postMessage(message, [bytes.buffer as ArrayBuffer]);
+    for (const batch of worker.batches.take()) {
+      if ('ring' in batch) {
+        worker.thread.postMessage({ type: 'batch', seq: batch.seq, start: batch.ring.start, length: batch.ring.length, buffer: null } satisfies ToWorker);
+      } else {
+        const buffer = batch.heap.buffer as ArrayBuffer;
+        worker.thread.postMessage({ type: 'batch', seq: batch.seq, start: batch.heap.byteOffset, length: batch.heap.length, buffer } satisfies ToWorker, [buffer]);
+      }
+    }
   }
 
   #receive(worker: WorkerHandle, message: FromWorker): void {
@@ -197,9 +203,7 @@ export class WorkerPool {
     }
     for (const event of message.events) this.#owner.event(worker, event);
     if (message.acked >= 0) {
-      while (worker.retained.length > 0 && (worker.retained[0] as { seq: number }).seq <= message.acked) {
-        worker.inflightBytes -= (worker.retained.shift() as { bytes: Buffer }).bytes.length;
-      }
+      worker.batches.acked(message.acked);
       if (worker.backlogBytes <= this.#options.highWaterBytes / 2) this.#wakeWaiters(worker);
     }
   }
@@ -224,9 +228,7 @@ export class WorkerPool {
   }
 
   #fail(worker: WorkerHandle, reason: string): void {
-    const retained = worker.retained.map((r) => r.bytes);
-    const pending = worker.builder.take();
-    if (pending.length > 0) retained.push(Buffer.from(pending));
+    const retained = worker.batches.retained();
     const dead = worker.thread;
     worker.thread = null as unknown as Worker; // messages from the dead thread are ignored from now on
     void dead.terminate();

@@ -20,13 +20,9 @@ import { RunLogWriter } from '../recorder/log-writer.js';
 import type { FinishOrder, OpenOrder } from './batch.js';
 import type { RecoveryNote } from './messages.js';
 import type { Outbox } from './outbox.js';
+import type { PendingRequest, PendingRequests } from './pending-requests.js';
 
 const FINISH_HANDLER_TIMEOUT_MS = 5_000;
-
-interface Pending {
-  controller: AbortController;
-  timer: NodeJS.Timeout;
-}
 
 export class RunHost {
   readonly slot: number;
@@ -45,19 +41,21 @@ export class RunHost {
   /** True for the built-in recorder, which reads the log itself and is handed no records. */
   #isDefault = false;
   #state: 'open' | 'finishing' | 'finished' = 'open';
-  readonly #requests = new Map<number, Map<number, Pending>>();
+  /** The worker's requests in progress (shared by its runs). */
+  readonly #requests: PendingRequests;
   #finishWaiters: Array<{ conn: number; id: number }> = [];
   #syncWaiters: Array<{ conn: number; id: number }> = [];
   #handlerErrors = 0;
 
   /** Creates (or reopens, to resume) the run's log now; the handler loads in the background. */
-  constructor(slot: number, order: OpenOrder, outbox: Outbox, answer: { conn: number; id: number; channel: number } | null) {
+  constructor(slot: number, order: OpenOrder, outbox: Outbox, requests: PendingRequests, answer: { conn: number; id: number; channel: number } | null) {
     this.slot = slot;
     this.run = order.run;
     this.dir = order.dir;
     this.logPath = join(order.dir, 'run.mvlog');
     this.#order = order;
     this.#outbox = outbox;
+    this.#requests = requests;
     let recovered: RecoveryNote | null = null;
     if (order.resume && existsSync(this.logPath)) {
       const { writer, recovery } = RunLogWriter.reopen(this.logPath);
@@ -81,7 +79,10 @@ export class RunHost {
     return this.#state === 'finished';
   }
 
-  /** Appends `source[start..end)` as record number `index` (low 32 bits); a replayed duplicate is skipped. */
+  /**
+   * Appends `source[start..end)` as record number `index` (low 32 bits); a replayed duplicate is
+   * skipped. `source` may be shared memory: nothing here keeps it past the call.
+   */
   record(source: Buffer, start: number, end: number, index: number): void {
     if (this.#state !== 'open') return;
     const expected = this.#writer.records;
@@ -112,7 +113,8 @@ export class RunHost {
     let args: unknown;
     let timeoutMs: number | undefined;
     try {
-      const m = decodeMessage({ kind: Kind.Request, flags: 0, id, channel: 1, payload: payload.subarray(start, end) });
+      const body = payload.subarray(start, end);
+      const m = decodeMessage({ kind: Kind.Request, flags: 0, id, channel: 1, payload: body, source: body, start: 0, end: body.length });
       if (m.kind !== Kind.Request) throw new Error('unreachable');
       ({ op, args, timeoutMs } = m);
     } catch (error) {
@@ -120,24 +122,9 @@ export class RunHost {
       return;
     }
     const limit = this.#order.requestTimeoutMs;
-    const ms = Math.min(timeoutMs ?? limit, limit);
-    const controller = new AbortController();
-    const timer = setTimeout(() => {
-      if (this.#take(conn, id)) this.#outbox.fail(conn, id, new MuxvisorError(ErrorCode.Timeout, `request \`${op}\` on run ${this.run} timed out after ${ms} ms`, { data: { op, run: this.run, timeoutMs: ms } }));
-      controller.abort(new MuxvisorError(ErrorCode.Timeout, `deadline of ${ms} ms passed`));
-    }, ms);
-    let forConn = this.#requests.get(conn);
-    if (forConn === undefined) this.#requests.set(conn, (forConn = new Map()));
-    forConn.set(id, { controller, timer });
-    const deadline = Date.now() + ms;
-    this.#whenReady(() => this.#answer(conn, id, op, args, controller.signal, deadline));
-  }
-
-  cancel(conn: number, id: number): void {
-    const pending = this.#take(conn, id);
-    if (pending === null) return; // already answered: that answer is the one
-    pending.controller.abort(new MuxvisorError(ErrorCode.Cancelled, 'cancelled by the client'));
-    this.#outbox.fail(conn, id, new MuxvisorError(ErrorCode.Cancelled, `request ${id} on run ${this.run} was cancelled`));
+    const pending = this.#requests.start(conn, id, op, this.run, Math.min(timeoutMs ?? limit, limit));
+    if (this.#waiting === null) this.#answer(pending, args);
+    else this.#waiting.push(() => this.#answer(pending, args));
   }
 
   sync(conn: number, id: number): void {
@@ -168,11 +155,9 @@ export class RunHost {
     const info: FinishInfo = { ...order, records: this.#writer.records };
     let failure: unknown = null;
     try {
-      if (this.#handler instanceof DefaultHandler) {
-        writeFileAtomic(join(this.dir, 'summary.json'), `${JSON.stringify(this.#handler.summary(), jsonSafe, 2)}\n`);
-      } else if (this.#handler?.finish) {
-        await withTimeout(Promise.resolve(this.#handler.finish(info)), FINISH_HANDLER_TIMEOUT_MS);
-      }
+      // The default recorder has nothing to do here: its summary is computed when asked for, so
+      // finishing a run of millions of records does not decode them all.
+      if (this.#handler?.finish) await withTimeout(Promise.resolve(this.#handler.finish(info)), FINISH_HANDLER_TIMEOUT_MS);
     } catch (error) {
       this.#handlerErrors++;
       order = { ...order, reason: `${order.reason ?? ''}${order.reason ? '; ' : ''}handler finish failed: ${(error as Error).message}` };
@@ -258,52 +243,38 @@ export class RunHost {
     const handler = this.#handler;
     if (handler === null || !handler.record) return;
     try {
-      const result = handler.record(decodeValue(source.subarray(start, end)), index);
+      // A copy: `source` may be the shared ring, which msgpackr must not read (run-worker.ts).
+      const result = handler.record(decodeValue(Buffer.from(source.subarray(start, end))), index);
       if (result instanceof Promise) result.catch(() => this.#handlerErrors++);
     } catch {
       this.#handlerErrors++;
     }
   }
 
-  async #answer(conn: number, id: number, op: string, args: unknown, signal: AbortSignal, deadline: number): Promise<void> {
+  /** Runs the op and answers, at once when the handler answers synchronously. */
+  #answer(pending: PendingRequest, args: unknown): void {
     let result: unknown;
     try {
-      if (op === 'info') {
+      if (pending.op === 'echo') {
+        result = args;
+      } else if (pending.op === 'info') {
         result = {
           run: this.run, state: this.#state, records: this.#writer.records, bytes: this.#writer.bytes, syncedBytes: this.#writer.syncedBytes,
           handler: this.#order.handler ?? 'default', handlerErrors: this.#handlerErrors, openedAt: this.#openedAt,
         };
       } else if (this.#handler?.request) {
-        result = await this.#handler.request(op, args, { signal, deadline });
+        result = this.#handler.request(pending.op, args, pending);
       } else {
-        throw new MuxvisorError(ErrorCode.UnknownOp, `the handler of run ${this.run} answers no requests (op \`${op}\`)`, { data: { op, known: ['info'] } });
+        throw new MuxvisorError(ErrorCode.UnknownOp, `the handler of run ${this.run} answers no requests (op \`${pending.op}\`)`, { data: { op: pending.op, known: ['echo', 'info'] } });
       }
     } catch (error) {
-      if (this.#take(conn, id)) this.#outbox.fail(conn, id, error, ErrorCode.HandlerError);
+      this.#requests.fail(pending, error);
       return;
     }
-    if (this.#take(conn, id)) this.#outbox.respond(conn, id, result);
-  }
-
-  /** Removes a pending request; null if it was already answered (then nothing more is sent). */
-  #take(conn: number, id: number): Pending | null {
-    const forConn = this.#requests.get(conn);
-    const pending = forConn?.get(id);
-    if (forConn === undefined || pending === undefined) return null;
-    forConn.delete(id);
-    if (forConn.size === 0) this.#requests.delete(conn);
-    clearTimeout(pending.timer);
-    return pending;
-  }
-
-  /** A connection went away: its requests need no answers; abort their work. */
-  forgetConnection(conn: number): void {
-    const forConn = this.#requests.get(conn);
-    if (forConn === undefined) return;
-    this.#requests.delete(conn);
-    for (const pending of forConn.values()) {
-      clearTimeout(pending.timer);
-      pending.controller.abort(new MuxvisorError(ErrorCode.Cancelled, 'the client disconnected'));
+    if (result instanceof Promise) {
+      result.then((value) => this.#requests.respond(pending, value), (error) => this.#requests.fail(pending, error));
+    } else {
+      this.#requests.respond(pending, result);
     }
   }
 
@@ -336,11 +307,4 @@ function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
     timer = setTimeout(() => reject(new Error(`did not finish within ${ms} ms`)), ms);
   });
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** JSON for summary.json: bigint as string, binary as base64. */
-function jsonSafe(_key: string, value: unknown): unknown {
-  if (typeof value === 'bigint') return value.toString();
-  if (value && typeof value === 'object' && (value as { type?: string }).type === 'Buffer') return Buffer.from((value as { data: number[] }).data).toString('base64');
-  return value;
 }

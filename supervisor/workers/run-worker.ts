@@ -6,26 +6,39 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { decodeValue } from '../../protocol/index.js';
-import { forEachEntry, type FinishOrder, Op, type OpenOrder } from './batch.js';
+import { forEachEntry, forEachFramePayload, type FinishOrder, Op, type OpenOrder } from './batch.js';
 import type { ToWorker } from './messages.js';
 import { Outbox } from './outbox.js';
+import { PendingRequests } from './pending-requests.js';
 import { RunHost } from './run-host.js';
 
 export interface WorkerOptions {
   heartbeatMs: number;
   fsyncIntervalMs: number;
+  /** The shared memory batches arrive in (ring.ts). */
+  ring: SharedArrayBuffer;
 }
 
 const options = workerData as WorkerOptions;
+const ring = Buffer.from(options.ring);
 const outbox = new Outbox();
+const requests = new PendingRequests(outbox);
 const hosts = new Map<number, RunHost>();
 const touched = new Set<RunHost>();
 
+/**
+ * The payload of an entry, copied out of the ring. msgpackr must never read shared memory: its
+ * native string reader misreads a SharedArrayBuffer (and can crash the process on it).
+ */
+function own(batch: Buffer, start: number, end: number): Buffer {
+  return Buffer.from(batch.subarray(start, end));
+}
+
 function apply(op: number, slot: number, conn: number, id: number, batch: Buffer, start: number, end: number): void {
   if (op === Op.Open) {
-    const order = decodeValue(batch.subarray(start, end)) as OpenOrder & { answer?: { conn: number; id: number; channel: number } };
+    const order = decodeValue(own(batch, start, end)) as OpenOrder & { answer?: { conn: number; id: number; channel: number } };
     try {
-      hosts.set(slot, new RunHost(slot, order, outbox, order.answer ?? null));
+      hosts.set(slot, new RunHost(slot, order, outbox, requests, order.answer ?? null));
     } catch (error) {
       if (order.answer) outbox.fail(order.answer.conn, order.answer.id, error);
       outbox.event({ type: 'openFailed', slot, run: order.run, error: toWire(error) });
@@ -39,20 +52,28 @@ function apply(op: number, slot: number, conn: number, id: number, batch: Buffer
       host.record(batch, start, end, id);
       touched.add(host);
       return;
-    case Op.Request:
-      host.request(conn, id, batch, start, end);
+    case Op.Records: {
+      let index = id;
+      forEachFramePayload(batch, start, end, (source, s, e) => host.record(source, s, e, index++));
+      touched.add(host);
       return;
+    }
+    case Op.Request: {
+      const payload = own(batch, start, end);
+      host.request(conn, id, payload, 0, payload.length);
+      return;
+    }
     case Op.Sync:
       host.flushLog();
       host.sync(conn, id);
       return;
     case Op.Finish:
       host.flushLog();
-      host.finish(conn, id, decodeValue(batch.subarray(start, end)) as FinishOrder);
+      host.finish(conn, id, decodeValue(own(batch, start, end)) as FinishOrder);
       return;
     case Op.Cancel:
-      if (id === 0) host.forgetConnection(conn);
-      else host.cancel(conn, id);
+      if (id === 0) requests.forgetConnection(conn);
+      else requests.cancel(conn, id);
       return;
   }
 }
@@ -64,10 +85,15 @@ function toWire(error: unknown) {
 
 parentPort?.on('message', (message: ToWorker) => {
   if (message.type === 'batch') {
-    forEachEntry(Buffer.from(message.buffer, 0, message.length), apply);
+    // Everything of the batch is used (copied, decoded) before the ack; after it the bytes may change.
+    const batch = message.buffer === null ? ring.subarray(message.start, message.start + message.length) : Buffer.from(message.buffer, message.start, message.length);
+    forEachEntry(batch, apply);
     for (const host of touched) host.flushLog();
     touched.clear();
     outbox.ack(message.seq);
+    // Answer now rather than at the end of the turn: more batches may be queued behind this one,
+    // and the main thread can already pass these answers on while this thread works on those.
+    outbox.flush();
     return;
   }
   if (message.type === 'stop') {
