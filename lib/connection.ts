@@ -23,6 +23,8 @@ export interface CallOptions {
 
 /** A request waiting for its one answer. */
 class Pending {
+  /** Deadlines' slot: the bucket this request waits in, 0 once settled. */
+  deadlineBucket = 0;
   readonly id: number;
   readonly kind: number;
   readonly what: string;

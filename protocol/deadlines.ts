@@ -8,12 +8,17 @@
  * is the one layer both import. Single-threaded; the timer is unref'd (a pending deadline does
  * not keep a process alive by itself).
  */
-export class Deadlines<T> {
+/** An item carries its own bucket (0 when not waiting), which saves a map lookup per operation. */
+export interface Expiring {
+  deadlineBucket: number;
+}
+
+export class Deadlines<T extends Expiring> {
   readonly #granularity: number;
   readonly #onExpire: (item: T) => void;
   /** Bucket end time → items due by then. */
   readonly #buckets = new Map<number, Set<T>>();
-  readonly #bucketOf = new Map<T, number>();
+  #size = 0;
   #timer: NodeJS.Timeout | null = null;
   #timerAt = Infinity;
 
@@ -23,7 +28,7 @@ export class Deadlines<T> {
   }
 
   get size(): number {
-    return this.#bucketOf.size;
+    return this.#size;
   }
 
   /** `onExpire(item)` runs `ms` from now (up to the granularity later) unless `delete(item)` first. */
@@ -31,16 +36,19 @@ export class Deadlines<T> {
     const at = Math.ceil((Date.now() + ms) / this.#granularity) * this.#granularity;
     let bucket = this.#buckets.get(at);
     if (bucket === undefined) this.#buckets.set(at, (bucket = new Set()));
+    if (item.deadlineBucket !== 0) this.delete(item);
     bucket.add(item);
-    this.#bucketOf.set(item, at);
+    item.deadlineBucket = at;
+    this.#size++;
     if (at < this.#timerAt) this.#arm(at);
   }
 
   /** Forgets `item`; true if it was waiting. */
   delete(item: T): boolean {
-    const at = this.#bucketOf.get(item);
-    if (at === undefined) return false;
-    this.#bucketOf.delete(item);
+    const at = item.deadlineBucket;
+    if (at === 0) return false;
+    item.deadlineBucket = 0;
+    this.#size--;
     const bucket = this.#buckets.get(at);
     bucket?.delete(item);
     if (bucket?.size === 0) this.#buckets.delete(at);
@@ -66,7 +74,8 @@ export class Deadlines<T> {
       }
       this.#buckets.delete(at);
       for (const item of bucket) {
-        this.#bucketOf.delete(item);
+        item.deadlineBucket = 0;
+        this.#size--;
         this.#onExpire(item);
       }
     }

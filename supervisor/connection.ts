@@ -28,7 +28,6 @@ export interface Inflight {
   /** The run it went to; null for supervisor operations. */
   run: RunStream | null;
   op: string | null;
-  at: number;
 }
 
 /** What a connection needs from the supervisor. */
@@ -206,7 +205,7 @@ export class Connection implements Owner {
         if (f.channel === 0) {
           const m = decodeMessage(f);
           if (m.kind !== Kind.Request) return;
-          this.#inflight.set(f.id, { kind: f.kind, run: null, op: m.op, at: Date.now() });
+          this.#inflight.set(f.id, { kind: f.kind, run: null, op: m.op});
           if (!this.#host.accepting() && m.op !== 'status') return this.fail(f.id, shuttingDown());
           this.#host.operation(this, f.id, m.op, m.args);
           return;
@@ -214,7 +213,7 @@ export class Connection implements Owner {
         const run = this.#run(f);
         if (run === null) return;
         checkMsgpack(f.source, DEFAULT_MAX_DEPTH, f.start, f.end);
-        this.#inflight.set(f.id, { kind: f.kind, run, op: null, at: Date.now() });
+        this.#inflight.set(f.id, { kind: f.kind, run, op: null});
         this.#host.mux.request(run, this.id, f.id, f.source, f.start, f.end);
         return;
       }
@@ -243,7 +242,7 @@ export class Connection implements Owner {
         try {
           const run = this.#host.mux.open(this, f.id, channel, m, m.dedicated === true);
           this.#channels.set(channel, run);
-          this.#inflight.set(f.id, { kind: f.kind, run, op: null, at: Date.now() });
+          this.#inflight.set(f.id, { kind: f.kind, run, op: null});
         } catch (error) {
           this.#reply(f.id, asError(error));
         }
@@ -267,7 +266,7 @@ export class Connection implements Owner {
         if (!this.#admit(f)) return;
         const run = this.#run(f, true);
         if (run === null) return;
-        this.#inflight.set(f.id, { kind: f.kind, run, op: null, at: Date.now() });
+        this.#inflight.set(f.id, { kind: f.kind, run, op: null});
         this.#host.mux.sync(run, this.id, f.id);
         return;
       }
@@ -277,7 +276,7 @@ export class Connection implements Owner {
         if (m.kind !== Kind.Finish) return;
         const run = this.#run(f, true);
         if (run === null) return;
-        this.#inflight.set(f.id, { kind: f.kind, run, op: null, at: Date.now() });
+        this.#inflight.set(f.id, { kind: f.kind, run, op: null});
         const order = { status: m.status ?? 'ok', ...(m.reason === undefined ? {} : { reason: m.reason }), ...(m.exitCode === undefined ? {} : { exitCode: m.exitCode }) };
         this.#host.mux.finish(run, order, { conn: this.id, id: f.id });
         return;

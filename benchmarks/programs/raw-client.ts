@@ -23,7 +23,7 @@ const call = (kind: number, value: unknown) => new Promise<Frame>((resolve) => {
   waiting.set(id, resolve);
   transport.send(encodeFrameWithValue({ kind, flags: 0, id, channel: kind === Kind.Ping ? 0 : 1 }, value));
 });
-const info = () => call(Kind.Request, { op: 'info' });
+const echo = () => call(Kind.Request, { op: 'echo', args: 1 });
 
 switch (spec.task) {
   case 'publish': {
@@ -37,11 +37,11 @@ switch (spec.task) {
     break;
   }
   case 'roundtrip':
-    printResult(await roundTrips(spec.n, spec.target === 'ping' ? () => call(Kind.Ping, undefined) : info));
+    printResult(await roundTrips(spec.n, spec.target === 'ping' ? () => call(Kind.Ping, undefined) : echo));
     break;
   case 'pipelined':
-    for (let i = 0; i < 2000; i++) await info();
-    printResult(await pipelined(spec.n, spec.window, info));
+    for (let i = 0; i < 2000; i++) await echo();
+    printResult(await pipelined(spec.n, spec.window, echo));
     break;
   default:
     throw new Error(`the raw baseline has no ${spec.task} workload`);

@@ -2,7 +2,7 @@
  * The baseline server: a plain Node Unix socket server with muxvisor's framing and batching
  * (FrameDecoder in, one coalesced write per turn out) and none of its logic: no handshake, no
  * msgpack check, no worker thread, no log. It counts PUBLISHes, echoes PINGs, answers a REQUEST
- * with a fixed result the size of the `info` answer, and a FINISH with the count.
+ * with the same one-byte result the contender's `echo` request gets, and a FINISH with the count.
  * `node raw-server.js <socket path>` prints `ready` when it listens.
  */
 import { rmSync } from 'node:fs';
@@ -12,7 +12,6 @@ import { FrameWriter } from '../../supervisor/writer.js';
 
 const path = process.argv[2] as string;
 rmSync(path, { force: true });
-const infoLike = { run: 'bench-000000-0000000000000-abcdef', state: 'open', records: 0, bytes: 123456, syncedBytes: 123456, handler: 'default', handlerErrors: 0, openedAt: 1_700_000_000_000 };
 
 const server = createServer((socket) => {
   const writer = new FrameWriter(socket);
@@ -26,7 +25,7 @@ const server = createServer((socket) => {
         writer.write(encodeFrame({ kind: Kind.Pong, flags: 0, id: f.id, channel: 0 }, f.payload));
         return;
       case Kind.Request:
-        writer.write(encodeFrameWithValue({ kind: Kind.Response, flags: 0, id: f.id, channel: 0 }, infoLike));
+        writer.write(encodeFrameWithValue({ kind: Kind.Response, flags: 0, id: f.id, channel: 0 }, 1));
         return;
       case Kind.Finish:
         writer.write(encodeFrameWithValue({ kind: Kind.Response, flags: 0, id: f.id, channel: 0 }, { records: published }));

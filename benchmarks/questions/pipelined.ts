@@ -14,7 +14,7 @@ export const pipelined: Question = {
       workload: `${n.toLocaleString('en')} requests`,
       cases: [16, 256, 1024].map((window) => ({
         name: `${window} in flight`, unit: 'requests/s', higherIsBetter: true,
-        contender: { label: 'muxvisor REQUEST info on a run', run: async () => (await runProgram<{ perSec: number }>('bench-client.js', { task: 'pipelined', n, window, home: supervisor.address })).perSec },
+        contender: { label: 'muxvisor REQUEST echo on a run', run: async () => (await runProgram<{ perSec: number }>('bench-client.js', { task: 'pipelined', n, window, home: supervisor.address })).perSec },
         baseline: { label: 'raw socket, same framing and batching', run: async () => (await runProgram<{ perSec: number }>('raw-client.js', { task: 'pipelined', n, window, socket: raw.address })).perSec },
       })),
       async teardown() {

@@ -1,6 +1,6 @@
 /**
  * roundtrip: latency of one request at a time, as an HDR histogram (p50 to p99.9), to the
- * supervisor itself (PING) and to a run's handler on its worker thread (REQUEST `info`).
+ * supervisor itself (PING) and to a run's handler on its worker thread (REQUEST `echo`).
  * Baseline: the same frames to a raw server that answers at once.
  */
 import { runProgram } from '../harness/child.js';
@@ -20,7 +20,7 @@ export const roundtrip: Question = {
       workload: `${n.toLocaleString('en')} round trips after 1,000 warm-up`,
       cases: (['ping', 'run'] as const).map((target) => ({
         name: target === 'ping' ? 'ping (supervisor)' : 'request (run handler)', unit: 'µs', higherIsBetter: false, metrics: percentiles,
-        contender: { label: target === 'ping' ? 'muxvisor PING' : 'muxvisor REQUEST info on a run', run: () => runProgram('bench-client.js', { task: 'roundtrip', n, target, home: supervisor.address }) },
+        contender: { label: target === 'ping' ? 'muxvisor PING' : 'muxvisor REQUEST echo on a run', run: () => runProgram('bench-client.js', { task: 'roundtrip', n, target, home: supervisor.address }) },
         baseline: { label: 'raw socket echo', run: () => runProgram('raw-client.js', { task: 'roundtrip', n, target, socket: raw.address }) },
       })),
       async teardown() {

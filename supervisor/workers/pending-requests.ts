@@ -9,6 +9,8 @@ import type { RequestContext } from '../handler-api.js';
 import type { Outbox } from './outbox.js';
 
 export class PendingRequest implements RequestContext {
+  /** Deadlines' slot: the bucket this request waits in, 0 once answered. */
+  deadlineBucket = 0;
   readonly conn: number;
   readonly id: number;
   readonly op: string;
