@@ -13,3 +13,10 @@ export function expectMuxvisorError(fn: () => unknown, code: ErrorCode): Muxviso
   expect((thrown as MuxvisorError).code).toBe(code);
   return thrown as MuxvisorError;
 }
+
+/** Awaits `promise`, expects it to reject with a MuxvisorError, and returns that error. */
+export async function rejection(promise: Promise<unknown>): Promise<MuxvisorError> {
+  const error = await promise.then(() => null, (e: unknown) => e);
+  expect(error, 'expected a rejection').toBeInstanceOf(MuxvisorError);
+  return error as MuxvisorError;
+}

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Client, connect, ErrorCode, MuxvisorError } from '../../lib/index.js';
 import { tempHome } from '../helpers/home.js';
 import { finishedMeta, records } from '../helpers/logs.js';
+import { rejection } from '../helpers/errors.js';
 
 const handler = join(import.meta.dirname, '..', 'fixtures', 'handlers', 'misbehaving.mjs');
 const home = tempHome();
@@ -16,11 +17,6 @@ afterAll(async () => {
   await home.cleanup();
 });
 
-async function rejection(promise: Promise<unknown>): Promise<MuxvisorError> {
-  const error = await promise.then(() => null, (e: unknown) => e);
-  expect(error, 'expected a rejection').toBeInstanceOf(MuxvisorError);
-  return error as MuxvisorError;
-}
 
 describe('Client', () => {
   it('close() waits for the requests in flight, then refuses new ones with MUXVISOR_CONNECTION_CLOSED', async () => {

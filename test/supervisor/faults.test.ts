@@ -9,14 +9,10 @@ import { type Client, connect, ErrorCode, MuxvisorError } from '../../lib/index.
 import { runFixture } from '../helpers/children.js';
 import { alive, eventually, type TempHome, tempHome, waitForExit } from '../helpers/home.js';
 import { finishedMeta, records, scan } from '../helpers/logs.js';
+import { rejection } from '../helpers/errors.js';
 
 const handler = join(import.meta.dirname, '..', 'fixtures', 'handlers', 'misbehaving.mjs');
 
-async function rejection(promise: Promise<unknown>): Promise<MuxvisorError> {
-  const error = await promise.then(() => null, (e: unknown) => e);
-  expect(error, 'expected a rejection').toBeInstanceOf(MuxvisorError);
-  return error as MuxvisorError;
-}
 
 describe('handlers that misbehave cost only their own requests, or their own worker', () => {
   const home = tempHome();

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Client, connect, ErrorCode, MuxvisorError } from '../../lib/index.js';
 import { tempHome } from '../helpers/home.js';
 import { finishedMeta, meta, records, scan } from '../helpers/logs.js';
+import { rejection } from '../helpers/errors.js';
 
 const home = tempHome();
 let client: Client;
@@ -19,11 +20,6 @@ afterAll(async () => {
   await home.cleanup();
 });
 
-async function rejection(promise: Promise<unknown>): Promise<MuxvisorError> {
-  const error = await promise.then(() => null, (e: unknown) => e);
-  expect(error, 'expected a rejection').toBeInstanceOf(MuxvisorError);
-  return error as MuxvisorError;
-}
 
 describe('runs', () => {
   it('records every published record, in order, and finishes with what it recorded', async () => {
