@@ -76,8 +76,9 @@ async function tryConnect(options: StartOptions, deadline: number): Promise<Clie
       timeoutMs: Math.max(1, deadline - Date.now()), requestTimeoutMs: options.requestTimeoutMs,
     });
   } catch (error) {
-    // Closed before WELCOME: the process behind the socket is going away (killed, draining).
-    if (isMuxvisorError(error) && error.code === ErrorCode.ConnectionClosed) {
+    // Connected, then closed before WELCOME: the process behind the socket is going away (killed,
+    // draining). (Errors of the connect itself carry their errno and pass as they are.)
+    if (isMuxvisorError(error) && error.code === ErrorCode.ConnectionClosed && (error.data as { errno?: string } | undefined)?.errno === undefined) {
       throw new MuxvisorError(ErrorCode.Unavailable, `the supervisor at ${layout.socketPath} closed the connection before its WELCOME: ${error.message}`, { cause: error });
     }
     throw error;

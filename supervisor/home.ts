@@ -5,7 +5,7 @@
  */
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkPrivateDir, encodeValue, ErrorCode, type HomeLayout, MuxvisorError, newToken } from '../protocol/index.js';
+import { checkPrivateDir, encodeValue, type HomeLayout, newToken } from '../protocol/index.js';
 import { writeFileAtomic } from './fs-atomic.js';
 import type { Logger } from './log.js';
 import { EntryType } from './recorder/log-format.js';
@@ -98,8 +98,4 @@ export async function recoverAbandonedRuns(layout: HomeLayout, log: Logger): Pro
     }
   }
   return recovered;
-}
-
-export function storageError(path: string, cause: unknown): MuxvisorError {
-  return new MuxvisorError(ErrorCode.Storage, `${path}: ${(cause as Error).message}`, { cause });
 }

@@ -187,10 +187,6 @@ export class Supervisor implements ConnectionHost, MuxOwner, PoolOwner {
   }
 
   // MuxOwner
-  failRequest(conn: number, id: number, error: MuxvisorError): void {
-    this.#connections.get(conn)?.fail(id, error);
-  }
-
   failPendingOn(runs: ReadonlySet<RunStream>, error: MuxvisorError): void {
     for (const c of this.#connections.values()) c.failPendingOn(runs, error);
   }

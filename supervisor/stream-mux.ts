@@ -27,8 +27,6 @@ export interface MuxSettings {
 
 /** What the mux needs from the supervisor around it. */
 export interface MuxOwner {
-  /** Answer request `id` of connection `conn` with an error (if it is still waiting). */
-  failRequest(conn: number, id: number, error: MuxvisorError): void;
   /** Answer every request still waiting on one of `runs` with `error`, except FINISH requests. */
   failPendingOn(runs: ReadonlySet<RunStream>, error: MuxvisorError): void;
   /** The connection with this id, to drop its channel. */

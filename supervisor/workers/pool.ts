@@ -13,7 +13,7 @@
  * mark `congested` is true and callers stop reading their sockets until `onDrained` fires.
  */
 import { Worker } from 'node:worker_threads';
-import type { Op } from './batch.js';
+import { forEachFrame, type Op } from './batch.js';
 import type { FromWorker, ToWorker, WorkerEvent } from './messages.js';
 import { RingBatches } from './ring.js';
 import type { WorkerOptions } from './run-worker.js';
@@ -193,13 +193,7 @@ export class WorkerPool {
   #receive(worker: WorkerHandle, message: FromWorker): void {
     worker.lastSeen = Date.now();
     if (message.frames !== null) {
-      const frames = Buffer.from(message.frames.buffer, 0, message.frames.length);
-      let at = 0;
-      while (at < frames.length) {
-        const length = frames.readUInt32LE(at + 4);
-        this.#owner.deliver(frames.readUInt32LE(at), frames.subarray(at + 8, at + 8 + length));
-        at += 8 + length;
-      }
+      forEachFrame(Buffer.from(message.frames.buffer, 0, message.frames.length), (conn, frame) => this.#owner.deliver(conn, frame));
     }
     for (const event of message.events) this.#owner.event(worker, event);
     if (message.acked >= 0) {
