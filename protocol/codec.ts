@@ -12,7 +12,14 @@ import { ErrorCode, MuxvisorError } from './errors.js';
 import { checkMsgpack, DEFAULT_MAX_DEPTH } from './msgpack-check.js';
 import { checkHeaderFields, type FrameHeader, HEADER_BYTES, writeHeader } from './frame.js';
 
-const packr = new Packr({ useRecords: false, encodeUndefinedAsNil: true });
+const packr = new Packr({
+  useRecords: false,
+  encodeUndefinedAsNil: true,
+  // msgpackr would write an Invalid Date as a 1-byte timestamp, which is not valid msgpack.
+  onInvalidDate: () => {
+    throw new Error('an Invalid Date has no msgpack timestamp');
+  },
+});
 // 'auto': 64-bit integers within ±2^53 decode as numbers, larger ones as bigint. msgpackr supports
 // it (unpack.js) but its type declarations do not list it yet, hence the cast.
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'auto' as 'number' });

@@ -4,7 +4,9 @@
  * input can neither deepen the stack nor make the decoder size an array from a forged count.
  *
  * Accepted: every standard msgpack type except 0xC1 (reserved by the msgpack spec); map keys that
- * are strings or integers; extension type -1 (timestamp, 4, 8 or 12 bytes) and no other.
+ * are strings or integers; extension type -1 (timestamp, 4, 8 or 12 bytes) and no other, holding
+ * nanoseconds below 10^9 and a time a JavaScript Date can hold (±8.64e12 s), so that a decoded
+ * value always encodes back to valid msgpack.
  */
 import { ErrorCode, MuxvisorError } from './errors.js';
 
@@ -99,13 +101,26 @@ function uint(bytes: Uint8Array, at: number, width: 1 | 2 | 4, end: number, from
   return (bytes[p] as number) * 0x1000000 + (((bytes[p + 1] as number) << 16) | ((bytes[p + 2] as number) << 8) | (bytes[p + 3] as number));
 }
 
-/** Checks an extension's type byte (at `pos + typeAt`) and returns its data length. */
+/** The largest number of seconds from the epoch a JavaScript Date can hold. */
+const MAX_DATE_SECONDS = 8.64e12;
+
+/** Checks an extension's type byte (at `pos + typeAt`) and timestamp data, and returns its data length. */
 function ext(bytes: Uint8Array, pos: number, typeAt: number, length: number, end: number, from: number): number {
   if (pos + typeAt >= end) fail(pos - from, 'extension type runs past the end');
   const type = bytes[pos + typeAt] as number;
   const signed = type > 127 ? type - 256 : type;
   if (signed !== -1) fail(pos - from, `extension type ${signed} is not allowed (only -1, timestamp)`);
   if (length !== 4 && length !== 8 && length !== 12) fail(pos - from, `timestamp of ${length} bytes (must be 4, 8 or 12)`);
+  const at = pos + typeAt + 1;
+  if (at + length > end) return length; // the caller reports the value running past the end
+  const u32 = (i: number) => (bytes[i] as number) * 0x1000000 + (((bytes[i + 1] as number) << 16) | ((bytes[i + 2] as number) << 8) | (bytes[i + 3] as number));
+  if (length === 8 && u32(at) / 4 >= 1e9) fail(pos - from, 'timestamp with 10^9 or more nanoseconds');
+  if (length === 12) {
+    if (u32(at) >= 1e9) fail(pos - from, 'timestamp with 10^9 or more nanoseconds');
+    const high = u32(at + 4);
+    const seconds = (high >= 0x8000_0000 ? high - 0x1_0000_0000 : high) * 0x1_0000_0000 + u32(at + 8);
+    if (Math.abs(seconds) > MAX_DATE_SECONDS) fail(pos - from, `timestamp of ${seconds} seconds is outside the range of a date (±${MAX_DATE_SECONDS})`);
+  }
   return length;
 }
 

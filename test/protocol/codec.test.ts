@@ -41,6 +41,14 @@ describe('encodeValue / decodeValue', () => {
   it('refuses what msgpack cannot carry with MUXVISOR_INVALID_ARGUMENT', () => {
     expectMuxvisorError(() => encodeValue(Symbol('s')), ErrorCode.InvalidArgument);
     expectMuxvisorError(() => encodeValue({ huge: 2n ** 70n }), ErrorCode.InvalidArgument);
+    expectMuxvisorError(() => encodeValue({ when: new Date(Number.NaN) }), ErrorCode.InvalidArgument);
+  });
+
+  it('decodes the widest dates a timestamp may hold and encodes them back to the same value', () => {
+    for (const ms of [8.64e15, -8.64e15, 0, -1]) {
+      const date = new Date(ms);
+      expect(decodeValue(encodeValue(date))).toEqual(date);
+    }
   });
 
   it('builds a whole frame in one buffer: header, then the payload msgpackr wrote after it', () => {
@@ -88,6 +96,13 @@ describe('checkMsgpack refuses, naming the byte', () => {
     refuse(`${'91'.repeat(101)}01`, /nested deeper than 100/);
     expect(() => checkMsgpack(hex(`${'91'.repeat(100)}01`))).not.toThrow();
     expect(() => checkMsgpack(Buffer.alloc(1_000_000, 0x91))).toThrow(/nested deeper/);
+  });
+
+  it('timestamps with too many nanoseconds, or outside the range of a date (they would not encode back)', () => {
+    refuse('c7 0c ff 3b 9a ca 00 00 00 00 00 00 00 00 00', /10\^9 or more nanoseconds/);
+    refuse('d7 ff ee 6b 28 00 00 00 00 00', /10\^9 or more nanoseconds/);
+    refuse('c7 0c ff 00 00 00 00 00 00 7f 00 00 00 00 00', /outside the range of a date/);
+    refuse('c7 0c ff 00 00 00 00 ff ff 80 00 00 00 00 00', /outside the range of a date/);
   });
 
   it('and accepts timestamps of 4, 8 and 12 bytes and integer keys', () => {
