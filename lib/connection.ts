@@ -9,7 +9,7 @@
  */
 import { EventEmitter } from 'node:events';
 import {
-  Deadlines, encodeFrameScratch, encodeFrameWithValue, encodeMessage, type FrameHeader, ErrorCode, type Event, type Frame, decodeMessage, Kind, kindName,
+  Deadlines, encodeFrameScratch, encodeFrameWithValue, encodeMessage, type FrameHeader, HEADER_BYTES, type ScratchFrame, ErrorCode, type Event, type Frame, decodeMessage, Kind, kindName,
   type Message, MuxvisorError, PROTOCOL_VERSIONS, type Welcome, MAX_U32,
 } from '../protocol/index.js';
 import { aborted } from './abort.js';
@@ -129,7 +129,12 @@ export class ClientConnection extends EventEmitter {
     this.#header.kind = kind;
     this.#header.id = id;
     this.#header.channel = channel;
-    const frame = encodeFrameScratch(this.#header, value);
+    let frame: ScratchFrame;
+    try {
+      frame = this.#checked(encodeFrameScratch(this.#header, value), what);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     this.transport.sendRange(frame.buffer, frame.start, frame.end);
     return new Promise((resolve, reject) => {
       const pending = new Pending(id, kind, what, timeoutMs, resolve, reject);
@@ -160,8 +165,23 @@ export class ClientConnection extends EventEmitter {
   /** Fire-and-forget with no allocation: `value` packed straight into the outgoing batch. */
   sendValue(header: FrameHeader, value: unknown): void {
     if (this.transport.closed) throw this.#closedError('sending');
-    const frame = encodeFrameScratch(header, value);
+    const frame = this.#checked(encodeFrameScratch(header, value), 'the record');
     this.transport.sendRange(frame.buffer, frame.start, frame.end);
+  }
+
+  /**
+   * Throws MUXVISOR_FRAME_TOO_LARGE for a frame the supervisor would refuse (it closes the
+   * connection for one): such a frame is never sent.
+   */
+  #checked(frame: ScratchFrame, what: string): ScratchFrame {
+    const size = frame.end - frame.start - HEADER_BYTES;
+    const limit = this.welcome.limits.maxPayloadBytes;
+    if (size > limit) {
+      throw new MuxvisorError(ErrorCode.FrameTooLarge, `${what} is ${size} bytes encoded, more than the supervisor's limit of ${limit} bytes; nothing was sent`, {
+        data: { bytes: size, limit },
+      });
+    }
+    return frame;
   }
 
   /** Registers the receiver of EVENTs for subscription `id`. */

@@ -49,6 +49,8 @@ function nobodyHome(error: unknown): boolean {
 export async function findOrStart(options: StartOptions): Promise<Found> {
   const deadline = Date.now() + options.timeoutMs;
   let started = false;
+  /** When a daemon we started last said the home was locked: its holder is starting or dying. */
+  let lockedAt = -Infinity;
   for (let attempt = 0; ; attempt++) {
     try {
       return { connection: await tryConnect(options, deadline), started };
@@ -56,10 +58,16 @@ export async function findOrStart(options: StartOptions): Promise<Found> {
       if (!nobodyHome(error) || !options.start || Date.now() + 10 > deadline) throw unavailable(options, error);
     }
     if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(50, 5 * attempt)));
-    // Ready: ours listens. Locked: another one holds the home; it is coming up, or going away.
-    started = (await startDaemon(options, deadline)) === 'ready';
+    // The lock holder gets time to come up (or to go) before another daemon is tried.
+    if (Date.now() - lockedAt < LOCKED_PATIENCE_MS) continue;
+    const outcome = await startDaemon(options, deadline);
+    started = outcome === 'ready';
+    if (outcome === 'locked') lockedAt = Date.now();
   }
 }
+
+/** How long to wait for the holder of a locked home before trying to start a daemon again. */
+const LOCKED_PATIENCE_MS = 2_000;
 
 async function tryConnect(options: StartOptions, deadline: number): Promise<ClientConnection> {
   const { layout } = options;
@@ -101,13 +109,19 @@ async function startDaemon(options: StartOptions, deadline: number): Promise<'re
   try {
     return await new Promise<'ready' | 'locked'>((resolve, reject) => {
       let said = '';
-      const timer = setTimeout(() => reject(new MuxvisorError(ErrorCode.Timeout, `the supervisor did not start within ${options.timeoutMs} ms${daemonOutput(layout, outStart)}`)), Math.max(1, deadline - Date.now()));
-      const onAbort = () => reject(aborted(options.signal, 'starting the supervisor'));
-      options.signal?.addEventListener('abort', onAbort, { once: true });
+      const timer = setTimeout(() => {
+        finish();
+        reject(new MuxvisorError(ErrorCode.Timeout, `the supervisor did not start within ${options.timeoutMs} ms${daemonOutput(layout, outStart)}`));
+      }, Math.max(1, deadline - Date.now()));
       const finish = () => {
         clearTimeout(timer);
         options.signal?.removeEventListener('abort', onAbort);
       };
+      const onAbort = () => {
+        finish();
+        reject(aborted(options.signal, 'starting the supervisor'));
+      };
+      options.signal?.addEventListener('abort', onAbort, { once: true });
       readyPipe.on('data', (chunk: Buffer) => {
         said += chunk.toString();
         if (said.includes('\n')) {

@@ -204,15 +204,23 @@ export class Transport {
     this.#socket.unref();
   }
 
-  /** Flushes what is queued, then half-closes; resolves when the socket is closed. */
-  async end(): Promise<void> {
+  /**
+   * Flushes what is queued, then half-closes; resolves when the socket is closed, or destroys it
+   * after `timeoutMs` (a supervisor that neither reads nor closes cannot hold the caller).
+   */
+  async end(timeoutMs = 5_000): Promise<void> {
     if (this.#closed) return;
     this.#socket.ref(); // the caller is waiting on this close: keep the process alive for it
-    this.flush();
-    await this.drained();
     const closed = new Promise<void>((resolve) => this.#socket.once('close', () => resolve()));
-    this.#socket.end();
-    await closed;
+    const timer = setTimeout(() => this.destroy(new MuxvisorError(ErrorCode.Timeout, `closing the connection took longer than ${timeoutMs} ms`)), timeoutMs);
+    try {
+      this.flush();
+      await this.drained();
+      if (!this.#socket.destroyed) this.#socket.end();
+      await closed;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Closes now; queued bytes are dropped. */

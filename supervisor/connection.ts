@@ -252,9 +252,9 @@ export class Connection implements Owner {
         if (!this.#admit(f)) return;
         const m = decodeMessage(f);
         if (m.kind !== Kind.Attach) return;
-        const channel = this.#nextChannel++;
         try {
-          const run = this.#host.mux.attach(this, channel, m.run);
+          const { run, channel } = this.#host.mux.attach(this, this.#nextChannel, m.run);
+          if (channel === this.#nextChannel) this.#nextChannel++;
           this.#channels.set(channel, run);
           this.#send(encodeFrameWithValue({ kind: Kind.Response, flags: 0, id: f.id, channel: 0 }, { run: run.id, channel, records: run.records }));
         } catch (error) {
@@ -433,10 +433,12 @@ export class Connection implements Owner {
   }
 
   #releaseAll(): void {
+    const hadRequests = this.#inflight.size > 0;
     this.#inflight.clear();
     const runs = new Set(this.#channels.values());
     for (const run of runs) this.#host.mux.release(this, run, `its last owner (${this.#describe()}) went away without finishing: ${this.#closeReason}`);
     this.#channels.clear();
+    if (hadRequests || runs.size > 0) this.#host.mux.connectionGone(this.id);
   }
 
   #describe(): string {

@@ -66,6 +66,12 @@ export interface SupervisorOptions {
    * @default 8388608 (8 MiB)
    */
   workerHighWaterBytes?: number;
+  /**
+   * Runs opened with `dedicated` (a worker thread each) that may exist at once; more are refused
+   * with MUXVISOR_OVERLOADED.
+   * @default 16
+   */
+  maxDedicatedWorkers?: number;
   /** pino level. @default 'info' */
   logLevel?: string;
 }
@@ -98,6 +104,7 @@ export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
     handshakeTimeoutMs: int('handshakeTimeoutMs', 5_000, 1),
     outputHighWaterBytes: int('outputHighWaterBytes', 4 * 1024 * 1024, 1),
     workerHighWaterBytes: int('workerHighWaterBytes', 8 * 1024 * 1024, 64 * 1024),
+    maxDedicatedWorkers: int('maxDedicatedWorkers', 16, 0, 1024),
     logLevel: options.logLevel ?? 'info',
   });
 }

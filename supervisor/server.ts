@@ -14,7 +14,7 @@
 import { chmodSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import {
-  encodeFrameWithValue, ErrorCode, type HomeLayout, homeLayout, Kind, MuxvisorError,
+  encodeFrameWithValue, ErrorCode, HEADER_BYTES, type HomeLayout, homeLayout, Kind, MuxvisorError,
 } from '../protocol/index.js';
 import { Connection, type ConnectionHost } from './connection.js';
 import { ensureToken, prepareDirs, recoverAbandonedRuns, removeRuntimeFiles, removeStaleSocket, writePid } from './home.js';
@@ -74,6 +74,7 @@ export class Supervisor implements ConnectionHost, MuxOwner, PoolOwner {
     this.pool = new WorkerPool({
       size: options.workers, watchdogMs: options.watchdogMs, fsyncIntervalMs: options.fsyncIntervalMs,
       highWaterBytes: options.workerHighWaterBytes, ringBytes: 2 * options.workerHighWaterBytes,
+      maxPayloadBytes: options.maxPayloadBytes, maxDedicated: options.maxDedicatedWorkers,
     }, this);
     this.mux = new StreamMux(this.pool, { runsDir: layout.runsDir, requestTimeoutMs: options.requestTimeoutMs, fsyncIntervalMs: options.fsyncIntervalMs }, this, log);
     // Half-open: when a client ends its side, ours stays writable long enough to say why we close.
@@ -163,6 +164,11 @@ export class Supervisor implements ConnectionHost, MuxOwner, PoolOwner {
         conn.fail(id, error as MuxvisorError);
         return;
       }
+      const size = frame.length - HEADER_BYTES;
+      if (size > this.options.maxPayloadBytes) {
+        conn.fail(id, new MuxvisorError(ErrorCode.InvalidArgument, `the answer to \`${op}\` is ${size} bytes, more than the ${this.options.maxPayloadBytes}-byte limit of a frame: ask for less`, { data: { bytes: size } }));
+        return;
+      }
       conn.answer(id, frame);
     };
     const fail = (error: unknown) => conn.fail(id, error instanceof MuxvisorError ? error : new MuxvisorError(ErrorCode.Internal, `op \`${op}\` failed: ${(error as Error).message}`, { cause: error }));
@@ -213,9 +219,9 @@ export class Supervisor implements ConnectionHost, MuxOwner, PoolOwner {
     this.mux.workerEvent(worker, event);
   }
 
-  failed(worker: WorkerHandle, reason: string, retained: Buffer[]): void {
+  failed(worker: WorkerHandle, reason: string, retained: Buffer[], blamed: number | null): void {
     this.workerFailures++;
-    this.mux.workerFailed(worker, reason, retained);
+    this.mux.workerFailed(worker, reason, retained, blamed);
   }
 
   /** Drains and stops; idempotent. Resolves when the socket is gone and logs are fsynced. */

@@ -97,15 +97,20 @@ export class StreamMux {
     return run;
   }
 
-  /** Adds `owner` as a co-owner on `channel`. Throws MUXVISOR_UNKNOWN_RUN unless the run is live. */
-  attach(owner: Owner, channel: number, id: string): RunStream {
+  /**
+   * Adds `owner` as a co-owner on `channel`, or, if it owns the run already, returns the channel it
+   * has. Throws MUXVISOR_UNKNOWN_RUN unless the run is live.
+   */
+  attach(owner: Owner, channel: number, id: string): { run: RunStream; channel: number } {
     checkRunId(id);
     const run = this.#runs.get(id);
     if (run === undefined || !run.live) {
       throw new MuxvisorError(ErrorCode.UnknownRun, run ? `run ${id} is finishing; it cannot be attached to` : `no open run ${id}`, { data: { run: id } });
     }
+    const existing = run.owners.get(owner);
+    if (existing !== undefined) return { run, channel: existing };
     run.owners.set(owner, channel);
-    return run;
+    return { run, channel };
   }
 
   record(run: RunStream, conn: number, source: Buffer, start: number, end: number): void {
@@ -156,8 +161,12 @@ export class StreamMux {
     if (channel === undefined) return;
     run.owners.delete(owner);
     owner.dropChannel(channel);
-    this.#pool.add(run.worker, Op.Cancel, run.slot, owner.id, 0);
     if (run.owners.size === 0 && run.live) this.finish(run, { status: 'crashed', reason }, null);
+  }
+
+  /** The connection is gone: every worker drops its requests in flight (nobody will read the answers). */
+  connectionGone(conn: number): void {
+    for (const worker of this.#pool.workers) this.#pool.add(worker, Op.Cancel, 0, conn, 0);
   }
 
   /** Finishes every live run with `order`; resolves when all are finished or after `ms`. */
@@ -192,6 +201,9 @@ export class StreamMux {
       case 'storageFailed':
         this.#log.error({ run: run.id, error: event.error }, 'run log write failed');
         return;
+      case 'entryFailed':
+        this.#log.error({ run: run.id, op: event.op, error: event.error }, 'a worker could not apply an entry');
+        return;
       case 'finished':
         run.state = 'finished';
         for (const [owner, channel] of run.owners) owner.dropChannel(channel);
@@ -210,17 +222,26 @@ export class StreamMux {
     }
   }
 
-  /** The worker died or hung: restart its runs from their logs on a fresh thread, or fail them. */
-  workerFailed(worker: WorkerHandle, reason: string, retained: Buffer[]): void {
+  /**
+   * The worker died or hung: restart its runs from their logs on a fresh thread, or fail them. A
+   * run counts the failure against its restart budget when it is to blame (its handler code ran
+   * when the thread hung), or when nobody can be blamed.
+   */
+  workerFailed(worker: WorkerHandle, reason: string, retained: Buffer[], blamed: number | null): void {
     const runs = new Set([...worker.runs.values()] as RunStream[]);
-    this.#log.error({ worker: worker.index, runs: [...runs].map((r) => r.id), reason }, 'worker failed; restarting its runs');
+    const culprit = blamed === null ? null : (worker.runs.get(blamed) as RunStream | undefined) ?? null;
+    this.#log.error({ worker: worker.index, runs: [...runs].map((r) => r.id), blamed: culprit?.id ?? null, reason }, 'worker failed; restarting its runs');
     this.#owner.failPendingOn(runs, new MuxvisorError(ErrorCode.WorkerFailed, `the worker hosting this run failed (${reason}); the run was restarted from its log`, { data: { reason } }));
     this.#pool.replace(worker);
     for (const run of runs) {
-      run.restarts++;
-      const giveUp = run.restarts > MAX_RESTARTS || run.state === 'opening';
+      if (culprit === null || culprit === run) run.restarts++;
+      const giveUp = run.restarts > MAX_RESTARTS || (run.state === 'opening' && (culprit === null || culprit === run));
       const order: OpenOrder = { ...run.order, resume: true, resumeReason: reason };
-      if (giveUp) delete order.handler; // resume with the plain recorder, only to close the log properly
+      if (giveUp) {
+        // Resume with the plain recorder and nothing of the client's, only to close the log properly.
+        delete order.handler;
+        delete order.config;
+      }
       this.#pool.add(worker, Op.Open, run.slot, 0, 0, ...payload(order));
       if (giveUp && run.finishOrder === null) {
         const why = run.state === 'opening' ? `its worker failed while it opened: ${reason}` : `its worker failed ${run.restarts} times, last: ${reason}`;

@@ -50,13 +50,27 @@ export interface LogEntry {
   type: EntryType;
   /** Byte offset of the entry in the file. */
   offset: number;
+  /** Byte offset just past it: where the next entry starts (a ResumePoint's offset). */
+  end: number;
   /** The record's index (0 for the first record) for RECORD entries; -1 for every other type. */
   index: number;
   /** A copy of the payload, owned by the caller. */
   payload: Buffer;
 }
 
+/** A place to resume reading: an entry's `offset`, and the record index of the first record from there. */
+export interface ResumePoint {
+  offset: number;
+  index: number;
+}
+
 export interface ReadRunLogOptions {
+  /**
+   * Start at this entry boundary instead of the beginning: `offset` is an entry's `offset` from a
+   * previous read (or `end` of one), `index` the record index of the first record found there.
+   * Saves reading and checking everything before it.
+   */
+  from?: ResumePoint;
   /**
    * Skip RECORD entries whose index is below this. Entries of other types are still yielded.
    * @default 0
@@ -116,24 +130,29 @@ export function readRunLog(path: string, options: ReadRunLogOptions = {}): Gener
   const limit = options.limit ?? Infinity;
   if (!Number.isSafeInteger(fromRecord) || fromRecord < 0) badOption('fromRecord', fromRecord);
   if (!(limit === Infinity || (Number.isSafeInteger(limit) && limit >= 0))) badOption('limit', limit);
-  return entriesOf(path, fromRecord, limit);
+  const from = options.from;
+  if (from !== undefined && !(Number.isSafeInteger(from.offset) && from.offset >= FILE_HEADER_BYTES && Number.isSafeInteger(from.index) && from.index >= 0)) {
+    badOption('from', JSON.stringify(from));
+  }
+  return entriesOf(path, fromRecord, limit, from ?? { offset: FILE_HEADER_BYTES, index: 0 });
 }
 
-function* entriesOf(path: string, fromRecord: number, limit: number): Generator<LogEntry, void, undefined> {
+function* entriesOf(path: string, fromRecord: number, limit: number, from: ResumePoint): Generator<LogEntry, void, undefined> {
   if (limit === 0) return;
   const fd = openForReading(path);
   try {
     const cursor = new EntryCursor(fd, path);
-    let index = 0;
+    cursor.offset = from.offset;
+    let index = from.index;
     let yielded = 0;
     while (cursor.next()) {
       if (cursor.type !== EntryType.Record) {
-        yield { type: cursor.type, offset: cursor.entryOffset, index: -1, payload: Buffer.from(cursor.payload()) };
+        yield { type: cursor.type, offset: cursor.entryOffset, end: cursor.offset, index: -1, payload: Buffer.from(cursor.payload()) };
         continue;
       }
       const i = index++;
       if (i < fromRecord) continue;
-      yield { type: cursor.type, offset: cursor.entryOffset, index: i, payload: Buffer.from(cursor.payload()) };
+      yield { type: cursor.type, offset: cursor.entryOffset, end: cursor.offset, index: i, payload: Buffer.from(cursor.payload()) };
       if (++yielded >= limit) return;
     }
   } finally {

@@ -30,6 +30,8 @@ export type WorkerEvent =
   | { type: 'finished'; slot: number; run: string; status: string; reason?: string; records: number; bytes: number }
   /** A connection sent a malformed request: answer it with this error, fatal, and close it. */
   | { type: 'badInput'; conn: number; id: number; error: WireError }
+  /** Applying one entry failed (the entry's request, if any, was answered with the error). */
+  | { type: 'entryFailed'; slot: number; op: number; error: WireError }
   /** Writing a run's log failed; answers to its sync and finish carry the same error. */
   | { type: 'storageFailed'; slot: number; run: string; error: WireError }
   | { type: 'stopped' };

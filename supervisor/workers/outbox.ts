@@ -4,14 +4,20 @@
  * one message at its end.
  */
 import { parentPort } from 'node:worker_threads';
-import { encodeFrameScratch, encodeMessage, ErrorCode, Kind, MuxvisorError } from '../../protocol/index.js';
+import { encodeFrameScratch, encodeMessage, ErrorCode, HEADER_BYTES, Kind, MuxvisorError } from '../../protocol/index.js';
 import { FrameBatchBuilder } from './batch.js';
 import type { WorkerEvent, FromWorker } from './messages.js';
 
 export class Outbox {
+  /** Answers bigger than this are replaced by an error: the client would refuse the frame. */
+  readonly #maxPayloadBytes: number;
   readonly #frames = new FrameBatchBuilder();
   /** The header of every RESPONSE; only its id changes. */
   readonly #response = { kind: Kind.Response as number, flags: 0, id: 0, channel: 0 };
+
+  constructor(maxPayloadBytes: number) {
+    this.#maxPayloadBytes = maxPayloadBytes;
+  }
   #events: WorkerEvent[] = [];
   #acked = -1;
   #scheduled = false;
@@ -21,6 +27,13 @@ export class Outbox {
     try {
       this.#response.id = id;
       const frame = encodeFrameScratch(this.#response, result);
+      const size = frame.end - frame.start - HEADER_BYTES;
+      if (size > this.#maxPayloadBytes) {
+        this.fail(conn, id, new MuxvisorError(ErrorCode.InvalidArgument, `the answer to request ${id} is ${size} bytes, more than the ${this.#maxPayloadBytes}-byte limit of a frame: ask for less`, {
+          data: { bytes: size, limit: this.#maxPayloadBytes },
+        }));
+        return;
+      }
       this.#frames.add(conn, frame.buffer, frame.start, frame.end);
     } catch (error) {
       this.fail(conn, id, error);

@@ -13,6 +13,7 @@
  * mark `congested` is true and callers stop reading their sockets until `onDrained` fires.
  */
 import { Worker } from 'node:worker_threads';
+import { ErrorCode, MuxvisorError } from '../../protocol/index.js';
 import { forEachFrame, type Op } from './batch.js';
 import type { FromWorker, ToWorker, WorkerEvent } from './messages.js';
 import { RingBatches } from './ring.js';
@@ -29,6 +30,10 @@ export interface PoolOptions {
   highWaterBytes: number;
   /** Bytes of shared memory per worker for batches on their way to it. */
   ringBytes: number;
+  /** Answers larger than this are refused by the worker, not sent. */
+  maxPayloadBytes: number;
+  /** Dedicated workers (one run each) that may run at once. */
+  maxDedicated: number;
 }
 
 /** What the pool tells its owner (the supervisor). */
@@ -36,8 +41,11 @@ export interface PoolOwner {
   /** An answer frame for connection `conn`. `frame` is a view; copy it to keep it. */
   deliver(conn: number, frame: Buffer): void;
   event(worker: WorkerHandle, event: WorkerEvent): void;
-  /** The worker died or hung and was terminated; `retained` holds its unacknowledged batches. */
-  failed(worker: WorkerHandle, reason: string, retained: Buffer[]): void;
+  /**
+   * The worker died or hung and was terminated; `retained` holds its unacknowledged batches;
+   * `blamed` is the slot whose handler code was running when it hung, when that is known.
+   */
+  failed(worker: WorkerHandle, reason: string, retained: Buffer[], blamed: number | null): void;
 }
 
 export class WorkerHandle {
@@ -49,6 +57,8 @@ export class WorkerHandle {
   nextSlot = 1;
   /** Batches on their way to this worker; their bytes stay until acknowledged. */
   readonly batches: RingBatches;
+  /** The slot whose handler code runs on the thread (busy.ts), 0 when none. */
+  readonly busy = new Int32Array(new SharedArrayBuffer(4));
   lastSeen = Date.now();
   /** Resumed when the worker drains below half the high-water mark. */
   readonly waiters = new Set<() => void>();
@@ -91,7 +101,15 @@ export class WorkerPool {
 
   /** The shared worker with the fewest runs (started on first use), or a new dedicated one. */
   pick(dedicated: boolean): WorkerHandle {
-    if (dedicated) return this.#spawn(true);
+    if (dedicated) {
+      const running = this.#workers.filter((w) => w.dedicated).length;
+      if (running >= this.#options.maxDedicated) {
+        throw new MuxvisorError(ErrorCode.Overloaded, `${running} dedicated worker threads run already (the limit); open the run without \`dedicated\` to share one`, {
+          data: { dedicated: running, limit: this.#options.maxDedicated },
+        });
+      }
+      return this.#spawn(true);
+    }
     const shared = this.#workers.filter((w) => !w.dedicated);
     if (shared.length < this.#options.size) return this.#spawn(false);
     return shared.reduce((a, b) => (b.runs.size < a.runs.size ? b : a));
@@ -165,7 +183,8 @@ export class WorkerPool {
 
   #startThread(handle: WorkerHandle): Worker {
     const data: WorkerOptions = {
-      heartbeatMs: Math.max(20, Math.floor(this.#options.watchdogMs / 5)), fsyncIntervalMs: this.#options.fsyncIntervalMs, ring: handle.batches.shared,
+      heartbeatMs: Math.max(20, Math.floor(this.#options.watchdogMs / 5)), fsyncIntervalMs: this.#options.fsyncIntervalMs,
+      ring: handle.batches.shared, busy: handle.busy.buffer as SharedArrayBuffer, maxPayloadBytes: this.#options.maxPayloadBytes,
     };
     const thread = new Worker(new URL('./run-worker.js', import.meta.url), { workerData: data });
     thread.on('message', (m: FromWorker) => {
@@ -222,10 +241,12 @@ export class WorkerPool {
   }
 
   #fail(worker: WorkerHandle, reason: string): void {
+    const blamed = Atomics.load(worker.busy, 0);
+    Atomics.store(worker.busy, 0, 0);
     const retained = worker.batches.retained();
     const dead = worker.thread;
     worker.thread = null as unknown as Worker; // messages from the dead thread are ignored from now on
     void dead.terminate();
-    this.#owner.failed(worker, reason, retained);
+    this.#owner.failed(worker, reason, retained, blamed === 0 ? null : blamed);
   }
 }

@@ -15,14 +15,17 @@ import { writeFileAtomic } from '../fs-atomic.js';
 import type { FinishInfo, HandlerFactory, RunHandler } from '../handler-api.js';
 import { DefaultHandler } from '../recorder/default-handler.js';
 import { EntryType } from '../recorder/log-format.js';
-import { readRunLog } from '../recorder/log-reader.js';
+import { readRunLog, type ResumePoint } from '../recorder/log-reader.js';
 import { RunLogWriter } from '../recorder/log-writer.js';
 import type { FinishOrder, OpenOrder } from './batch.js';
 import type { RecoveryNote } from './messages.js';
+import type { Busy } from './busy.js';
 import type { Outbox } from './outbox.js';
 import type { PendingRequest, PendingRequests } from './pending-requests.js';
 
 const FINISH_HANDLER_TIMEOUT_MS = 5_000;
+/** Records handed to a handler catching up from the log in one slice, before the thread is given back. */
+const CATCH_UP_SLICE = 20_000;
 
 export class RunHost {
   readonly slot: number;
@@ -46,9 +49,14 @@ export class RunHost {
   #finishWaiters: Array<{ conn: number; id: number }> = [];
   #syncWaiters: Array<{ conn: number; id: number }> = [];
   #handlerErrors = 0;
+  /** Why the handler could not start, once that is known; the run then fails. */
+  #loadError: MuxvisorError | null = null;
+  /** What FINISH answered, for a FINISH that comes after the run ended. */
+  #result: { run: string; status: string; records: number; bytes: number; log: string } | null = null;
+  readonly #busy: Busy;
 
   /** Creates (or reopens, to resume) the run's log now; the handler loads in the background. */
-  constructor(slot: number, order: OpenOrder, outbox: Outbox, requests: PendingRequests, answer: { conn: number; id: number; channel: number } | null) {
+  constructor(slot: number, order: OpenOrder, outbox: Outbox, requests: PendingRequests, busy: Busy, answer: { conn: number; id: number; channel: number } | null) {
     this.slot = slot;
     this.run = order.run;
     this.dir = order.dir;
@@ -56,6 +64,7 @@ export class RunHost {
     this.#order = order;
     this.#outbox = outbox;
     this.#requests = requests;
+    this.#busy = busy;
     let recovered: RecoveryNote | null = null;
     if (order.resume && existsSync(this.logPath)) {
       const { writer, recovery } = RunLogWriter.reopen(this.logPath);
@@ -145,6 +154,11 @@ export class RunHost {
 
   /** Finishes the run once; every FINISH (and the supervisor's own, with conn 0) gets the result. */
   finish(conn: number, id: number, order: FinishOrder): void {
+    if (this.#state === 'finished') {
+      // A late FINISH (another owner's, sent before it learnt the run had ended): the same result.
+      if (conn !== 0 && this.#result !== null) this.#outbox.respond(conn, id, this.#result);
+      return;
+    }
     if (conn !== 0) this.#finishWaiters.push({ conn, id });
     if (this.#state !== 'open') return;
     this.#state = 'finishing';
@@ -152,12 +166,17 @@ export class RunHost {
   }
 
   async #finish(order: FinishOrder): Promise<void> {
+    if (this.#loadError !== null) {
+      // The handler never started: whatever the client said, the run failed.
+      order = { ...order, status: 'failed', reason: `${this.#loadError.message}${order.reason ? `; ${order.reason}` : ''}` };
+    }
     const info: FinishInfo = { ...order, records: this.#writer.records };
     let failure: unknown = null;
     try {
       // The default recorder has nothing to do here: its summary is computed when asked for, so
       // finishing a run of millions of records does not decode them all.
-      if (this.#handler?.finish) await withTimeout(Promise.resolve(this.#handler.finish(info)), FINISH_HANDLER_TIMEOUT_MS);
+      const handler = this.#handler;
+      if (handler?.finish) await withTimeout(Promise.resolve(this.#busy.around(() => handler.finish?.(info))), FINISH_HANDLER_TIMEOUT_MS);
     } catch (error) {
       this.#handlerErrors++;
       order = { ...order, reason: `${order.reason ?? ''}${order.reason ? '; ' : ''}handler finish failed: ${(error as Error).message}` };
@@ -172,6 +191,7 @@ export class RunHost {
     }
     this.#state = 'finished';
     const result = { run: this.run, status: order.status, records: this.#writer.records, bytes: this.#writer.bytes, log: this.logPath };
+    if (failure === null) this.#result = result;
     for (const { conn, id } of this.#finishWaiters) {
       if (failure === null) this.#outbox.respond(conn, id, result);
       else this.#outbox.fail(conn, id, failure, ErrorCode.Storage);
@@ -198,20 +218,20 @@ export class RunHost {
   async #load(answer: { conn: number; id: number; channel: number } | null, recovered: RecoveryNote | null): Promise<void> {
     try {
       this.#handler = await this.#createHandler();
-      // Catch up with every record logged while the handler loaded (or before a restart).
-      if (!this.#isDefault && this.#handler.record) {
-        this.flushLog();
-        for (const entry of readRunLog(this.logPath, { fromRecord: this.#delivered })) {
-          if (entry.type === EntryType.Record) this.#deliver(entry.payload, 0, entry.payload.length, entry.index);
-        }
-      }
+      if (!this.#isDefault && this.#handler.record) await this.#catchUp();
       this.#delivered = this.#writer.records;
     } catch (error) {
       const e = error instanceof MuxvisorError ? error : new MuxvisorError(ErrorCode.HandlerError, `handler of run ${this.run} failed to start: ${(error as Error).message}`, { cause: error });
+      this.#loadError = e;
+      this.#handler = null;
       if (answer) this.#outbox.fail(answer.conn, answer.id, e);
       this.#outbox.event({ type: 'openFailed', slot: this.slot, run: this.run, error: e.toWire() });
+      // What waited for the handler runs now, and fails for want of one: queued requests get the
+      // error, a queued FINISH finishes the run as failed. If nothing finishes it, this does.
+      const waiting = this.#waiting ?? [];
       this.#waiting = null;
-      this.finish(0, 0, { status: 'failed', reason: e.message });
+      if (this.#state === 'open') this.finish(0, 0, { status: 'failed', reason: e.message });
+      for (const call of waiting) call();
       return;
     }
     const waiting = this.#waiting ?? [];
@@ -219,6 +239,26 @@ export class RunHost {
     if (answer) this.#outbox.respond(answer.conn, answer.id, { run: this.run, channel: answer.channel, records: this.#writer.records });
     this.#outbox.event({ type: 'opened', slot: this.slot, run: this.run, records: this.#writer.records, recovered });
     for (const call of waiting) call();
+  }
+
+  /**
+   * Hands the handler every record logged while it loaded (or before a restart), a slice at a
+   * time, giving the thread back between slices so that a long log does not look like a hang.
+   */
+  async #catchUp(): Promise<void> {
+    let from: ResumePoint | undefined;
+    while (this.#delivered < this.#writer.records) {
+      this.flushLog();
+      let read = 0;
+      for (const entry of readRunLog(this.logPath, { fromRecord: this.#delivered, from, limit: CATCH_UP_SLICE })) {
+        if (entry.type !== EntryType.Record) continue;
+        this.#deliver(entry.payload, 0, entry.payload.length, entry.index);
+        from = { offset: entry.end, index: entry.index + 1 };
+        read++;
+      }
+      if (read === 0) break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
   }
 
   async #createHandler(): Promise<RunHandler> {
@@ -235,19 +275,24 @@ export class RunHost {
     if (typeof module.default !== 'function') {
       throw new MuxvisorError(ErrorCode.HandlerError, `handler module ${spec} has no default export function (a HandlerFactory)`, { data: { handler: spec } });
     }
-    return (await (module.default as HandlerFactory)({ run: this.run, config: this.#order.config, dir: this.dir, resumed: this.#order.resume })) ?? {};
+    const factory = module.default as HandlerFactory;
+    const context = { run: this.run, config: this.#order.config, dir: this.dir, resumed: this.#order.resume };
+    return (await this.#busy.around(() => factory(context))) ?? {};
   }
 
   #deliver(source: Buffer, start: number, end: number, index: number): void {
     this.#delivered = index + 1;
     const handler = this.#handler;
     if (handler === null || !handler.record) return;
+    this.#busy.enter();
     try {
       // A copy: `source` may be the shared ring, which msgpackr must not read (run-worker.ts).
       const result = handler.record(decodeValue(Buffer.from(source.subarray(start, end))), index);
       if (result instanceof Promise) result.catch(() => this.#handlerErrors++);
     } catch {
       this.#handlerErrors++;
+    } finally {
+      this.#busy.leave();
     }
   }
 
@@ -262,8 +307,11 @@ export class RunHost {
           run: this.run, state: this.#state, records: this.#writer.records, bytes: this.#writer.bytes, syncedBytes: this.#writer.syncedBytes,
           handler: this.#order.handler ?? 'default', handlerErrors: this.#handlerErrors, openedAt: this.#openedAt,
         };
+      } else if (this.#loadError !== null) {
+        throw this.#loadError;
       } else if (this.#handler?.request) {
-        result = this.#handler.request(pending.op, args, pending);
+        const handler = this.#handler;
+        result = this.#busy.around(() => handler.request?.(pending.op, args, pending));
       } else {
         throw new MuxvisorError(ErrorCode.UnknownOp, `the handler of run ${this.run} answers no requests (op \`${pending.op}\`)`, { data: { op: pending.op, known: ['echo', 'info'] } });
       }

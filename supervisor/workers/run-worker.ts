@@ -5,11 +5,12 @@
  * that is busy from one that hangs.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { decodeValue } from '../../protocol/index.js';
+import { decodeValue, ErrorCode, MuxvisorError } from '../../protocol/index.js';
 import { forEachEntry, forEachFramePayload, type FinishOrder, Op, type OpenOrder } from './batch.js';
 import type { ToWorker } from './messages.js';
 import { Outbox } from './outbox.js';
 import { PendingRequests } from './pending-requests.js';
+import { Busy } from './busy.js';
 import { RunHost } from './run-host.js';
 
 export interface WorkerOptions {
@@ -17,11 +18,16 @@ export interface WorkerOptions {
   fsyncIntervalMs: number;
   /** The shared memory batches arrive in (ring.ts). */
   ring: SharedArrayBuffer;
+  /** One Int32: the slot whose handler code runs now, 0 when none (read by the watchdog to blame a hang). */
+  busy: SharedArrayBuffer;
+  /** The largest payload a client accepts: bigger answers are refused, not sent. */
+  maxPayloadBytes: number;
 }
 
 const options = workerData as WorkerOptions;
 const ring = Buffer.from(options.ring);
-const outbox = new Outbox();
+const busy = new Int32Array(options.busy);
+const outbox = new Outbox(options.maxPayloadBytes);
 const requests = new PendingRequests(outbox);
 const hosts = new Map<number, RunHost>();
 const touched = new Set<RunHost>();
@@ -34,19 +40,42 @@ function own(batch: Buffer, start: number, end: number): Buffer {
   return Buffer.from(batch.subarray(start, end));
 }
 
+/** Applies one entry. Whatever goes wrong costs that entry's run or request, never the thread. */
 function apply(op: number, slot: number, conn: number, id: number, batch: Buffer, start: number, end: number): void {
+  try {
+    applyEntry(op, slot, conn, id, batch, start, end);
+  } catch (error) {
+    if (id !== 0 && conn !== 0 && op !== Op.Record && op !== Op.Records && op !== Op.Cancel) outbox.fail(conn, id, error);
+    outbox.event({ type: 'entryFailed', slot, op, error: toWire(error) });
+  }
+}
+
+function applyEntry(op: number, slot: number, conn: number, id: number, batch: Buffer, start: number, end: number): void {
   if (op === Op.Open) {
     const order = decodeValue(own(batch, start, end)) as OpenOrder & { answer?: { conn: number; id: number; channel: number } };
     try {
-      hosts.set(slot, new RunHost(slot, order, outbox, requests, order.answer ?? null));
+      hosts.set(slot, new RunHost(slot, order, outbox, requests, new Busy(busy, slot), order.answer ?? null));
     } catch (error) {
       if (order.answer) outbox.fail(order.answer.conn, order.answer.id, error);
       outbox.event({ type: 'openFailed', slot, run: order.run, error: toWire(error) });
+      // Nothing of the run exists on this thread: it is over.
+      outbox.event({ type: 'finished', slot, run: order.run, status: 'failed', reason: (error as Error).message, records: 0, bytes: 0 });
     }
     return;
   }
+  if (op === Op.Cancel) {
+    if (id === 0) requests.forgetConnection(conn);
+    else requests.cancel(conn, id);
+    return;
+  }
   const host = hosts.get(slot);
-  if (host === undefined) return; // the run failed to open: its OPEN was answered with the reason
+  if (host === undefined) {
+    // The run is gone from this thread (it failed to open, or finished): say so to whoever asks.
+    if (id !== 0 && (op === Op.Request || op === Op.Sync || op === Op.Finish)) {
+      outbox.fail(conn, id, new MuxvisorError(ErrorCode.UnknownRun, `the run on slot ${slot} is no longer hosted (it finished or failed to open)`));
+    }
+    return;
+  }
   switch (op) {
     case Op.Record:
       host.record(batch, start, end, id);
@@ -70,10 +99,6 @@ function apply(op: number, slot: number, conn: number, id: number, batch: Buffer
     case Op.Finish:
       host.flushLog();
       host.finish(conn, id, decodeValue(own(batch, start, end)) as FinishOrder);
-      return;
-    case Op.Cancel:
-      if (id === 0) requests.forgetConnection(conn);
-      else requests.cancel(conn, id);
       return;
   }
 }

@@ -58,6 +58,8 @@ describe('starting and finding the supervisor', () => {
     const connected = await Promise.all(children.map((c) => c.line((l) => l.event === 'connected')));
     const pids = new Set(connected.map((l) => l.supervisorPid));
     expect(pids.size).toBe(1);
+    // A daemon that lost the race exits at once; only the winner stays.
+    await eventually(() => daemonsFor(home.home).length === 1, 'the losing daemons to exit', 5_000);
     expect(daemonsFor(home.home)).toEqual([...pids]);
     const exits = await Promise.all(children.map((c) => c.exited));
     expect(exits.map((e) => e.code)).toEqual([0, 0, 0, 0, 0]);
