@@ -95,7 +95,7 @@ export class ClientConnection extends EventEmitter {
         if (connection !== null) connection.#onClose(error);
         else settle?.(error ?? new MuxvisorError(ErrorCode.ConnectionClosed, `the supervisor at ${options.socketPath} closed the connection during the handshake`));
       },
-    });
+    }, { reuseFrames: true }); // every frame is decoded before its callback returns
     transport.send(encodeMessage({ kind: Kind.Hello, versions: PROTOCOL_VERSIONS, token: options.token, pid: process.pid, name: options.name, caps: [] }));
     const timer = setTimeout(() => settle?.(new MuxvisorError(ErrorCode.Timeout, `no WELCOME from ${options.socketPath} within ${options.timeoutMs} ms`)), options.timeoutMs);
     const reply = await handshake.finally(() => clearTimeout(timer));

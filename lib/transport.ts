@@ -68,10 +68,14 @@ export class Transport {
   bytesSent = 0;
   bytesReceived = 0;
 
-  constructor(socket: Socket, handlers: TransportHandlers, maxPayloadBytes?: number) {
+  /**
+   * With `reuseFrames`, `onFrame` gets one frame object changed in place (FrameDecoder's option):
+   * for a handler that is done with each frame when it returns.
+   */
+  constructor(socket: Socket, handlers: TransportHandlers, options: { maxPayloadBytes?: number; reuseFrames?: boolean } = {}) {
     this.#socket = socket;
     this.#handlers = handlers;
-    this.#decoder = new FrameDecoder((f) => handlers.onFrame(f), { maxPayloadBytes });
+    this.#decoder = new FrameDecoder((f) => handlers.onFrame(f), options);
     socket.on('data', (chunk: Buffer) => {
       this.bytesReceived += chunk.length;
       try {

@@ -55,3 +55,17 @@ export async function startRawServer(): Promise<Running> {
     },
   };
 }
+
+/** A supervisor and the raw baseline server side by side, stopped together. */
+export async function startSupervisorAndBaseline(): Promise<{ supervisor: Running; raw: Running; stop(): Promise<void> }> {
+  const supervisor = await startSupervisor();
+  const raw = await startRawServer();
+  return {
+    supervisor,
+    raw,
+    async stop() {
+      await supervisor.stop();
+      await raw.stop();
+    },
+  };
+}

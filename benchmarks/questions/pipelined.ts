@@ -1,14 +1,13 @@
 /** pipelined: requests per second to a run's handler with 16, 256 and 1,024 in flight. */
 import { runProgram } from '../harness/child.js';
-import { startRawServer, startSupervisor } from '../harness/fixtures.js';
+import { startSupervisorAndBaseline } from '../harness/fixtures.js';
 import type { Question } from '../harness/question.js';
 
 export const pipelined: Question = {
   name: 'pipelined',
   title: 'pipelined requests to a run handler',
   async setup({ quick }) {
-    const supervisor = await startSupervisor();
-    const raw = await startRawServer();
+    const { supervisor, raw, stop } = await startSupervisorAndBaseline();
     const n = quick ? 10_000 : 500_000;
     return {
       workload: `${n.toLocaleString('en')} requests`,
@@ -17,10 +16,7 @@ export const pipelined: Question = {
         contender: { label: 'muxvisor REQUEST echo on a run', run: async () => (await runProgram<{ perSec: number }>('bench-client.js', { task: 'pipelined', n, window, home: supervisor.address })).perSec },
         baseline: { label: 'raw socket, same framing and batching', run: async () => (await runProgram<{ perSec: number }>('raw-client.js', { task: 'pipelined', n, window, socket: raw.address })).perSec },
       })),
-      async teardown() {
-        await supervisor.stop();
-        await raw.stop();
-      },
+      teardown: stop,
     };
   },
 };

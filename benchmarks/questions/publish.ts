@@ -4,15 +4,14 @@
  * batched the same way, to a raw server that only counts them.
  */
 import { runProgram } from '../harness/child.js';
-import { startRawServer, startSupervisor } from '../harness/fixtures.js';
+import { startSupervisorAndBaseline } from '../harness/fixtures.js';
 import type { Case, Question } from '../harness/question.js';
 
 export const publish: Question = {
   name: 'publish',
   title: 'publish throughput, one client, into a run and durable after finish',
   async setup({ quick }) {
-    const supervisor = await startSupervisor();
-    const raw = await startRawServer();
+    const { supervisor, raw, stop } = await startSupervisorAndBaseline();
     const sizes = quick ? [100] : [100, 1024];
     const n = (bytes: number) => (quick ? 20_000 : Math.round(Math.min(2_000_000, 400e6 / bytes)));
     const cases: Case[] = sizes.map((bytes) => ({
@@ -24,10 +23,7 @@ export const publish: Question = {
     return {
       workload: sizes.map((b) => `${n(b).toLocaleString('en')} × ~${b} B`).join(', '),
       cases,
-      async teardown() {
-        await supervisor.stop();
-        await raw.stop();
-      },
+      teardown: stop,
     };
   },
 };

@@ -4,7 +4,7 @@
  * Baseline: the same frames to a raw server that answers at once.
  */
 import { runProgram } from '../harness/child.js';
-import { startRawServer, startSupervisor } from '../harness/fixtures.js';
+import { startSupervisorAndBaseline } from '../harness/fixtures.js';
 import type { Metric, Question } from '../harness/question.js';
 
 const percentiles: Metric[] = ['p50', 'p90', 'p99', 'p999'].map((key) => ({ key, unit: 'µs', higherIsBetter: false }));
@@ -13,8 +13,7 @@ export const roundtrip: Question = {
   name: 'roundtrip',
   title: 'request round trip, one in flight',
   async setup({ quick }) {
-    const supervisor = await startSupervisor();
-    const raw = await startRawServer();
+    const { supervisor, raw, stop } = await startSupervisorAndBaseline();
     const n = quick ? 500 : 20_000;
     return {
       workload: `${n.toLocaleString('en')} round trips after 1,000 warm-up`,
@@ -23,10 +22,7 @@ export const roundtrip: Question = {
         contender: { label: target === 'ping' ? 'muxvisor PING' : 'muxvisor REQUEST echo on a run', run: () => runProgram('bench-client.js', { task: 'roundtrip', n, target, home: supervisor.address }) },
         baseline: { label: 'raw socket echo', run: () => runProgram('raw-client.js', { task: 'roundtrip', n, target, socket: raw.address }) },
       })),
-      async teardown() {
-        await supervisor.stop();
-        await raw.stop();
-      },
+      teardown: stop,
     };
   },
 };

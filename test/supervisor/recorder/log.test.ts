@@ -9,7 +9,7 @@ import { crc32 } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ErrorCode, MuxvisorError } from '../../../protocol/errors.js';
 import {
-  encodeEntry, encodeFileHeader, ENTRY_HEADER_BYTES, EntryType, FILE_HEADER_BYTES, MAX_ENTRY_PAYLOAD_BYTES,
+  encodeEntry, encodeFileHeader, ENTRY_HEADER_BYTES, EntryType, MAX_ENTRY_PAYLOAD_BYTES,
 } from '../../../supervisor/recorder/log-format.js';
 import { readRunLog, scanRunLog } from '../../../supervisor/recorder/log-reader.js';
 import { RunLogWriter } from '../../../supervisor/recorder/log-writer.js';
