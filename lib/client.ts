@@ -16,6 +16,7 @@ import { type CallOptions, ClientConnection } from './connection.js';
 import { type ExitParticipant, registerExit, unregisterExit } from './exit.js';
 import { type ConnectOptions, type ResolvedConnectOptions, resolveConnectOptions } from './options.js';
 import { Run } from './run.js';
+import { Services } from './services.js';
 import { findOrStart } from './start.js';
 
 /** Environment variable naming the run a parent opened, for children to attach to. */
@@ -39,6 +40,8 @@ export class Client extends EventEmitter implements ExitParticipant {
   readonly home: string;
   /** True when connect() had to start the supervisor. */
   readonly started: boolean;
+  /** Companion processes the supervisor runs: add, start, stop, get, subscribe, ... */
+  readonly services: Services;
   readonly #conn: ClientConnection;
   readonly #options: ResolvedConnectOptions;
   readonly #runs = new Set<Run>();
@@ -52,6 +55,7 @@ export class Client extends EventEmitter implements ExitParticipant {
     this.home = home;
     this.#socketPath = socketPath;
     this.started = started;
+    this.services = new Services(conn);
     conn.on('warning', (error: MuxvisorError) => this.emit('warning', error));
     conn.on('close', (error: MuxvisorError | null) => {
       unregisterExit(this);

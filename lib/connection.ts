@@ -44,6 +44,11 @@ class Pending {
   }
 }
 
+interface Subscription {
+  onEvent: (event: Event) => void;
+  onEnd: (error: MuxvisorError) => void;
+}
+
 export interface ConnectionOptions {
   socketPath: string;
   token: string;
@@ -63,7 +68,7 @@ export class ClientConnection extends EventEmitter {
   readonly #pending = new Map<number, Pending>();
   readonly #deadlines = new Deadlines<Pending>((p) =>
     this.#abandon(p.id, new MuxvisorError(ErrorCode.Timeout, `${p.what} timed out after ${p.timeoutMs} ms (${this.#pending.size} pending)`, { data: { timeoutMs: p.timeoutMs, pending: this.#pending.size } })));
-  readonly #subscriptions = new Map<number, (event: Event) => void>();
+  readonly #subscriptions = new Map<number, Subscription>();
   #nextId = 1;
   /** The header of outgoing requests, filled in per call (encoding copies it at once). */
   readonly #header = { kind: 0, flags: 0, id: 0, channel: 0 };
@@ -120,10 +125,43 @@ export class ClientConnection extends EventEmitter {
 
   /** Sends a request frame (payload `value`) and waits for its one answer. */
   call(kind: number, channel: number, value: unknown, what: string, options: CallOptions = {}): Promise<unknown> {
+    return this.#call(this.#allocateId(), kind, channel, value, what, options);
+  }
+
+  /**
+   * A REQUEST that becomes a subscription (PROTOCOL.md section 8): resolves with its answer, then
+   * `onEvent` gets its EVENTs in order until `end()` (which sends CANCEL) or until the
+   * subscription ends on its own (`onEnd` gets why: the supervisor's error, or the connection
+   * closing). While it lives, it keeps the process alive, as a pending request does.
+   */
+  async subscribe(op: string, args: unknown, onEvent: (event: Event) => void, onEnd: (error: MuxvisorError) => void, options: CallOptions = {}): Promise<{ result: unknown; end: () => void }> {
+    const id = this.#allocateId();
+    this.#subscriptions.set(id, { onEvent, onEnd });
+    let result: unknown;
+    try {
+      result = await this.#call(id, Kind.Request, 0, args === undefined ? { op } : { op, args }, `subscription \`${op}\``, options);
+    } catch (error) {
+      this.#subscriptions.delete(id);
+      throw error;
+    }
+    if (!this.#subscriptions.has(id)) return { result, end: () => undefined };
+    this.transport.ref();
+    const end = () => {
+      if (!this.#subscriptions.delete(id)) return;
+      if (!this.transport.closed) this.transport.send(encodeMessage({ kind: Kind.Cancel, id, reason: 'unsubscribed' }));
+      this.#maybeUnref();
+    };
+    return { result, end };
+  }
+
+  #maybeUnref(): void {
+    if (this.#pending.size === 0 && this.#subscriptions.size === 0) this.transport.unref();
+  }
+
+  #call(id: number, kind: number, channel: number, value: unknown, what: string, options: CallOptions): Promise<unknown> {
     if (this.transport.closed) return Promise.reject(this.#closedError(what));
     if (options.signal?.aborted) return Promise.reject(aborted(options.signal, what));
     const timeoutMs = options.timeoutMs ?? this.#requestTimeoutMs;
-    const id = this.#allocateId();
     // No call-site stack is captured: `new Error()` costs ~4 µs here, more than the round trip's
     // own work. Errors name the request, its run and the numbers instead.
     this.#header.kind = kind;
@@ -184,11 +222,6 @@ export class ClientConnection extends EventEmitter {
     return frame;
   }
 
-  /** Registers the receiver of EVENTs for subscription `id`. */
-  subscribe(id: number, onEvent: (event: Event) => void): void {
-    this.#subscriptions.set(id, onEvent);
-  }
-
   /** The next request id that is not in flight (ids wrap around after 2^32-1). */
   #allocateId(): number {
     for (;;) {
@@ -208,6 +241,14 @@ export class ClientConnection extends EventEmitter {
     pending.reject(error);
   }
 
+  #endSubscription(id: number, error: MuxvisorError): void {
+    const subscription = this.#subscriptions.get(id);
+    if (subscription === undefined) return;
+    this.#subscriptions.delete(id);
+    subscription.onEnd(error);
+    if (!this.transport.closed) this.#maybeUnref();
+  }
+
   #settle(id: number): Pending | null {
     const pending = this.#pending.get(id);
     if (pending === undefined) return null;
@@ -215,7 +256,7 @@ export class ClientConnection extends EventEmitter {
     this.#deadlines.delete(pending);
     pending.abort?.signal.removeEventListener('abort', pending.abort.listener);
     if (this.#pending.size === 0) {
-      this.transport.unref();
+      this.#maybeUnref();
       for (const resolve of this.#idleWaiters.splice(0)) resolve();
     }
     return pending;
@@ -237,7 +278,9 @@ export class ClientConnection extends EventEmitter {
       case Kind.Error: {
         const error = MuxvisorError.fromWire(m.error);
         if (m.id !== 0) {
-          this.#settle(m.id)?.reject(error);
+          const pending = this.#settle(m.id);
+          if (pending !== null) pending.reject(error);
+          else this.#endSubscription(m.id, error);
         } else if (m.fatal) {
           this.#closeError = error;
         } else {
@@ -246,7 +289,7 @@ export class ClientConnection extends EventEmitter {
         return;
       }
       case Kind.Event:
-        this.#subscriptions.get(m.id)?.(m);
+        this.#subscriptions.get(m.id)?.onEvent(m);
         this.emit('event', m);
         return;
       case Kind.Goodbye:
@@ -267,7 +310,7 @@ export class ClientConnection extends EventEmitter {
       const pending = this.#settle(id);
       pending?.reject(new MuxvisorError(ErrorCode.ConnectionClosed, `${pending.what}: ${closed.message}`, { cause, data: closed.data }));
     }
-    this.#subscriptions.clear();
+    for (const id of [...this.#subscriptions.keys()]) this.#endSubscription(id, closed);
     for (const resolve of this.#idleWaiters.splice(0)) resolve();
     this.emit('close', cause ?? (this.#goodbye === null ? closed : null));
   }

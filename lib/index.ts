@@ -13,5 +13,11 @@ export { Client, connect, type OpenRunOptions, RUN_ENV } from './client.js';
 export type { CallOptions } from './connection.js';
 export type { ConnectOptions } from './options.js';
 export { type FinishOptions, type FinishResult, type HistoryOptions, Run, type SyncResult } from './run.js';
+export {
+  type AddOptions as AddServiceOptions, type ServiceEvents, type ServiceLogLine, Services, type StartOptions as StartServiceOptions,
+  type StopOptions as StopServiceOptions, type ReadinessProbe, type RestartPolicy, type ServiceDefinition, type ServiceEvent,
+  type ServiceExit, type ServiceState, type ServiceStatus,
+} from './services.js';
+export * as templates from './templates.js';
 export { ErrorCode, isMuxvisorError, MuxvisorError, type WireError } from '../protocol/errors.js';
 export { VERSION } from '../protocol/version.js';

@@ -101,6 +101,9 @@ async function startDaemon(options: StartOptions, deadline: number): Promise<'re
   const outStart = statSync(layout.daemonOut).size;
   const env = { ...process.env };
   delete env.MUXVISOR_SERVICE;
+  // A supervisor started from inside a service must not carry that service's process marker:
+  // the marker's owner would kill it as a leftover of its service.
+  delete env.MUXVISOR_SUPERVISED;
   const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist', 'supervisor', 'main.js'), '--home', layout.home, '--ready-fd', '3', ...options.daemonArgs], {
     detached: true, stdio: ['ignore', out, out, 'pipe'], env, cwd: layout.home,
   });

@@ -33,6 +33,9 @@ export const ErrorCode = {
   Overloaded: 'MUXVISOR_OVERLOADED',
   ShuttingDown: 'MUXVISOR_SHUTTING_DOWN',
   Storage: 'MUXVISOR_STORAGE',
+  UnknownService: 'MUXVISOR_UNKNOWN_SERVICE',
+  ServiceExists: 'MUXVISOR_SERVICE_EXISTS',
+  ServiceFailed: 'MUXVISOR_SERVICE_FAILED',
   Internal: 'MUXVISOR_INTERNAL',
   // Local to a process; never sent.
   ConnectionClosed: 'MUXVISOR_CONNECTION_CLOSED',

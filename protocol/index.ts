@@ -11,3 +11,4 @@ export * from './handshake.js';
 export * from './version.js';
 export * from './discovery.js';
 export * from './deadlines.js';
+export * from './services.js';

@@ -28,6 +28,22 @@ export interface Inflight {
   /** The run it went to; null for supervisor operations. */
   run: RunStream | null;
   op: string | null;
+  /** For supervisor operations: aborted when the request is cancelled or the connection closes. */
+  abort?: AbortController;
+}
+
+/** What a supervisor operation gets besides its arguments. */
+export interface OpContext {
+  conn: Connection;
+  /** The request id; a subscription's EVENTs carry it. */
+  id: number;
+  /** Aborted when the client cancels the request or goes away: long waits must end then. */
+  signal: AbortSignal;
+  /**
+   * Makes this request a subscription (PROTOCOL.md section 8): after its answer, `conn.event(id,
+   * ...)` sends EVENTs, until the client cancels it or leaves; then `cancel` is called once.
+   */
+  subscribe(cancel: () => void): void;
 }
 
 /** What a connection needs from the supervisor. */
@@ -41,7 +57,7 @@ export interface ConnectionHost {
   /** False while draining: new runs and requests are refused with MUXVISOR_SHUTTING_DOWN. */
   accepting(): boolean;
   /** Runs supervisor operation `op` and answers request `id` of `conn`. */
-  operation(conn: Connection, id: number, op: string, args: unknown): void;
+  operation(ctx: OpContext, op: string, args: unknown): void;
   closed(conn: Connection): void;
 }
 
@@ -60,6 +76,8 @@ export class Connection implements Owner {
   readonly #host: ConnectionHost;
   readonly #decoder: FrameDecoder;
   readonly #inflight = new Map<number, Inflight>();
+  /** Live subscriptions by request id, with what ends each. */
+  readonly #subscriptions = new Map<number, () => void>();
   readonly #channels = new Map<number, RunStream>();
   #nextChannel = 1;
   readonly #warned = new Set<number>();
@@ -110,8 +128,40 @@ export class Connection implements Owner {
 
   /** Answers request `id` (if it still waits) with `error`. */
   fail(id: number, error: MuxvisorError): void {
-    if (!this.#inflight.delete(id)) return;
+    const entry = this.#inflight.get(id);
+    if (entry === undefined) return;
+    this.#inflight.delete(id);
+    entry.abort?.abort(error);
+    this.#endSubscription(id);
     this.#send(encodeMessage({ kind: Kind.Error, id, error: error.toWire(), fatal: false }));
+  }
+
+  get subscriptionCount(): number {
+    return this.#subscriptions.size;
+  }
+
+  /**
+   * An EVENT for subscription `id`. A client that leaves its socket unread while events pile up
+   * loses the subscription (one ERROR with its id, MUXVISOR_OVERLOADED), never the supervisor's memory.
+   */
+  event(id: number, event: { topic: string; seq: number; time: number; data: unknown }): void {
+    if (!this.#subscriptions.has(id) || this.state !== ConnState.Open) return;
+    const waiting = this.socket.writableLength;
+    if (waiting > 2 * this.#host.options.outputHighWaterBytes) {
+      this.#endSubscription(id);
+      this.#reply(id, new MuxvisorError(ErrorCode.Overloaded, `subscription ${id} ended at ${event.topic} seq ${event.seq - 1}: ${waiting} bytes were waiting unread on this connection; subscribe again with since=${event.seq - 1}`, {
+        data: { topic: event.topic, seq: event.seq - 1, waitingBytes: waiting },
+      }));
+      return;
+    }
+    this.#send(encodeMessage({ kind: Kind.Event, id, topic: event.topic, seq: event.seq, time: event.time, data: event.data }));
+  }
+
+  #endSubscription(id: number): void {
+    const cancel = this.#subscriptions.get(id);
+    if (cancel === undefined) return;
+    this.#subscriptions.delete(id);
+    cancel();
   }
 
   /** Answers every request waiting on one of `runs`, except FINISH (which is retried), with `error`. */
@@ -205,9 +255,17 @@ export class Connection implements Owner {
         if (f.channel === 0) {
           const m = decodeMessage(f);
           if (m.kind !== Kind.Request) return;
-          this.#inflight.set(f.id, { kind: f.kind, run: null, op: m.op});
+          const abort = new AbortController();
+          this.#inflight.set(f.id, { kind: f.kind, run: null, op: m.op, abort });
           if (!this.#host.accepting() && m.op !== 'status') return this.fail(f.id, shuttingDown());
-          this.#host.operation(this, f.id, m.op, m.args);
+          const id = f.id;
+          this.#host.operation({
+            conn: this, id, signal: abort.signal,
+            subscribe: (cancel) => {
+              if (this.state === ConnState.Open) this.#subscriptions.set(id, cancel);
+              else cancel();
+            },
+          }, m.op, m.args);
           return;
         }
         const run = this.#run(f);
@@ -226,6 +284,12 @@ export class Connection implements Owner {
       case Kind.Cancel: {
         const m = decodeMessage(f);
         if (m.kind !== Kind.Cancel) return;
+        const subscription = this.#subscriptions.get(m.id);
+        if (subscription !== undefined) {
+          this.#subscriptions.delete(m.id);
+          subscription();
+          return;
+        }
         const entry = this.#inflight.get(m.id);
         // Only REQUEST can be cancelled; OPEN, SYNC, FINISH and the rest always complete.
         if (entry === undefined || entry.kind !== Kind.Request) return;
@@ -339,6 +403,7 @@ export class Connection implements Owner {
   #admit(f: Frame): boolean {
     if (f.id === 0) throw bad(`${kindName(f.kind)}: header \`id\` must be non-zero, got 0`);
     if (this.#inflight.has(f.id)) throw bad(`${kindName(f.kind)}: request id ${f.id} is already in flight`);
+    if (this.#subscriptions.has(f.id)) throw bad(`${kindName(f.kind)}: request id ${f.id} is a live subscription (cancel it before reusing its id)`);
     const limit = this.#host.options.maxInFlight;
     if (this.#inflight.size >= limit) {
       this.#reply(f.id, new MuxvisorError(ErrorCode.Overloaded, `${this.#inflight.size} requests in flight on this connection; the limit is ${limit}`, { data: { inflight: this.#inflight.size, limit } }));
@@ -434,7 +499,9 @@ export class Connection implements Owner {
 
   #releaseAll(): void {
     const hadRequests = this.#inflight.size > 0;
+    for (const entry of this.#inflight.values()) entry.abort?.abort(new MuxvisorError(ErrorCode.ConnectionClosed, `the connection closed: ${this.#closeReason}`));
     this.#inflight.clear();
+    for (const id of [...this.#subscriptions.keys()]) this.#endSubscription(id);
     const runs = new Set(this.#channels.values());
     for (const run of runs) this.#host.mux.release(this, run, `its last owner (${this.#describe()}) went away without finishing: ${this.#closeReason}`);
     this.#channels.clear();

@@ -32,6 +32,7 @@ function parse() {
       workers: { type: 'string' },
       'watchdog-ms': { type: 'string' },
       'drain-timeout-ms': { type: 'string' },
+      'sample-ms': { type: 'string' },
       'ready-fd': { type: 'string' },
       'log-level': { type: 'string' },
     },
@@ -41,7 +42,7 @@ function parse() {
 try {
   args = parse();
 } catch (error) {
-  fail(`${(error as Error).message}\nusage: main.js [--home DIR] [--idle-timeout-ms N] [--parent-pid PID] [--workers N] [--watchdog-ms N] [--drain-timeout-ms N] [--ready-fd FD] [--log-level LEVEL]`, 2);
+  fail(`${(error as Error).message}\nusage: main.js [--home DIR] [--idle-timeout-ms N] [--parent-pid PID] [--workers N] [--watchdog-ms N] [--drain-timeout-ms N] [--sample-ms N] [--ready-fd FD] [--log-level LEVEL]`, 2);
 }
 
 const number = (name: keyof typeof args) => {
@@ -74,6 +75,7 @@ try {
     workers: number('workers'),
     watchdogMs: number('watchdog-ms'),
     drainTimeoutMs: number('drain-timeout-ms'),
+    serviceSampleMs: number('sample-ms'),
     logLevel: args['log-level'] ?? logLevelFromEnv(),
   }, VERSION);
 } catch (error) {

@@ -5,19 +5,21 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCode, MuxvisorError, PROTOCOL_VERSIONS } from '../protocol/index.js';
-import type { Connection } from './connection.js';
+import type { OpContext } from './connection.js';
 import type { Supervisor } from './server.js';
+import { serviceOperations } from './services/ops.js';
 
-export type Operation = (supervisor: Supervisor, args: Record<string, unknown>, conn: Connection) => unknown;
+export type Operation = (supervisor: Supervisor, args: Record<string, unknown>, ctx: OpContext) => unknown;
 
 export const operations: Readonly<Record<string, Operation>> = {
+  ...serviceOperations,
   status: (s) => status(s),
   'connections.list': (s) => [...s.connections()].map((c) => ({
     conn: c.id, pid: c.pid, name: c.name, state: c.state, runs: c.channelCount, pending: c.inflightCount,
     bytesIn: c.bytesIn, bytesOut: c.writer.bytesWritten, recordsIn: c.recordsIn, requestsIn: c.requestsIn, ageMs: Date.now() - c.connectedAt,
   })),
   'runs.list': (s, args) => ({ open: openRuns(s), recorded: args.recorded === false ? [] : recordedRuns(s.layout.runsDir) }),
-  shutdown: (s, _args, conn) => {
+  shutdown: (s, _args, { conn }) => {
     setImmediate(() => void s.close(`shutdown requested by pid ${conn.pid} ${conn.name}`));
     return { stopping: true, pid: process.pid };
   },

@@ -72,6 +72,11 @@ export interface SupervisorOptions {
    * @default 16
    */
   maxDedicatedWorkers?: number;
+  /**
+   * How often CPU and memory of every service's process tree are sampled; 0 turns sampling off.
+   * @default 2000
+   */
+  serviceSampleMs?: number;
   /** pino level. @default 'info' */
   logLevel?: string;
 }
@@ -105,6 +110,7 @@ export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
     outputHighWaterBytes: int('outputHighWaterBytes', 4 * 1024 * 1024, 1),
     workerHighWaterBytes: int('workerHighWaterBytes', 8 * 1024 * 1024, 64 * 1024),
     maxDedicatedWorkers: int('maxDedicatedWorkers', 16, 0, 1024),
+    serviceSampleMs: int('serviceSampleMs', 2_000, 0, 3_600_000),
     logLevel: options.logLevel ?? 'info',
   });
 }

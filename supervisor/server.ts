@@ -14,15 +14,17 @@
 import { chmodSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import {
-  encodeFrameWithValue, ErrorCode, HEADER_BYTES, type HomeLayout, homeLayout, Kind, MuxvisorError,
+  encodeFrameWithValue, ErrorCode, formatServiceEnv, HEADER_BYTES, type HomeLayout, homeLayout, Kind, MuxvisorError,
 } from '../protocol/index.js';
-import { Connection, type ConnectionHost } from './connection.js';
+import { Connection, type ConnectionHost, type OpContext } from './connection.js';
+import { EventBus } from './events.js';
 import { ensureToken, prepareDirs, recoverAbandonedRuns, removeRuntimeFiles, removeStaleSocket, writePid } from './home.js';
 import { acquireHomeLock, type HomeLock } from './lock.js';
 import { createLogger, type Logger } from './log.js';
 import { operations, unknownOp } from './ops.js';
 import { type ResolvedOptions, resolveOptions, type SupervisorOptions } from './options.js';
 import type { RunStream } from './run-stream.js';
+import { ServiceManager, type ServicesOwner } from './services/manager.js';
 import { type MuxOwner, StreamMux } from './stream-mux.js';
 import type { WorkerEvent } from './workers/messages.js';
 import { type PoolOwner, type WorkerHandle, WorkerPool } from './workers/pool.js';
@@ -36,7 +38,7 @@ export interface Totals {
   requestsIn: number;
 }
 
-export class Supervisor implements ConnectionHost, MuxOwner, PoolOwner {
+export class Supervisor implements ConnectionHost, MuxOwner, PoolOwner, ServicesOwner {
   readonly options: ResolvedOptions;
   readonly layout: HomeLayout;
   readonly token: string;
@@ -44,6 +46,8 @@ export class Supervisor implements ConnectionHost, MuxOwner, PoolOwner {
   readonly log: Logger;
   readonly pool: WorkerPool;
   readonly mux: StreamMux;
+  readonly bus = new EventBus();
+  readonly services: ServiceManager;
   readonly startedAt = Date.now();
   state: SupervisorState = 'running';
   workerFailures = 0;
@@ -77,6 +81,7 @@ export class Supervisor implements ConnectionHost, MuxOwner, PoolOwner {
       maxPayloadBytes: options.maxPayloadBytes, maxDedicated: options.maxDedicatedWorkers,
     }, this);
     this.mux = new StreamMux(this.pool, { runsDir: layout.runsDir, requestTimeoutMs: options.requestTimeoutMs, fsyncIntervalMs: options.fsyncIntervalMs }, this, log);
+    this.services = new ServiceManager(layout, this.bus, this, log, options.serviceSampleMs);
     // Half-open: when a client ends its side, ours stays writable long enough to say why we close.
     this.#listener = createServer({ allowHalfOpen: true }, (socket) => this.#accept(socket));
     this.#lastSample = { at: Date.now(), totals: this.traffic() };
@@ -121,6 +126,7 @@ export class Supervisor implements ConnectionHost, MuxOwner, PoolOwner {
     if (this.options.parentPid !== null) this.#timers.push(setInterval(() => this.#checkParent(), 1_000));
     this.#armIdle();
     void recoverAbandonedRuns(this.layout, this.log);
+    void this.services.restore().catch((error: Error) => this.log.error({ err: error.stack }, 'restoring services failed'));
   }
 
   get tokenPath(): string {
@@ -154,7 +160,8 @@ export class Supervisor implements ConnectionHost, MuxOwner, PoolOwner {
     return this.#rates;
   }
 
-  operation(conn: Connection, id: number, op: string, args: unknown): void {
+  operation(ctx: OpContext, op: string, args: unknown): void {
+    const { conn, id } = ctx;
     const run = operations[op];
     const answer = (result: unknown) => {
       let frame: Buffer;
@@ -174,7 +181,7 @@ export class Supervisor implements ConnectionHost, MuxOwner, PoolOwner {
     const fail = (error: unknown) => conn.fail(id, error instanceof MuxvisorError ? error : new MuxvisorError(ErrorCode.Internal, `op \`${op}\` failed: ${(error as Error).message}`, { cause: error }));
     if (run === undefined) return fail(unknownOp(op));
     try {
-      const result = run(this, (args ?? {}) as Record<string, unknown>, conn);
+      const result = run(this, (args ?? {}) as Record<string, unknown>, ctx);
       if (result instanceof Promise) result.then(answer, fail);
       else answer(result);
     } catch (error) {
@@ -201,8 +208,27 @@ export class Supervisor implements ConnectionHost, MuxOwner, PoolOwner {
     return this.#connections.get(conn);
   }
 
-  runFinished(): void {
+  runFinished(run: RunStream): void {
+    this.services.runFinished(run.id);
     this.#armIdle();
+  }
+
+  // ServicesOwner
+  runIsOpen(id: string): boolean {
+    return this.mux.get(id)?.live === true;
+  }
+
+  serviceEnv(): string {
+    return formatServiceEnv({ socketPath: this.layout.socketPath, token: this.token });
+  }
+
+  activityChanged(): void {
+    if (this.services.active > 0) {
+      if (this.#idleTimer) clearTimeout(this.#idleTimer);
+      this.#idleTimer = null;
+    } else {
+      this.#armIdle();
+    }
   }
 
   // PoolOwner
@@ -237,7 +263,10 @@ export class Supervisor implements ConnectionHost, MuxOwner, PoolOwner {
     for (const t of this.#timers) clearInterval(t);
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
     this.#listener.close();
-    await this.mux.finishAll({ status: 'interrupted', reason: `the supervisor stopped: ${reason}` }, Math.max(0, deadline - Date.now() - 200));
+    await Promise.all([
+      this.mux.finishAll({ status: 'interrupted', reason: `the supervisor stopped: ${reason}` }, Math.max(0, deadline - Date.now() - 200)),
+      this.services.stopAll(Math.max(0, deadline - Date.now() - 200)),
+    ]);
     for (const c of this.#connections.values()) c.goodbye(reason);
     await this.pool.stop(Math.max(100, deadline - Date.now()));
     removeRuntimeFiles(this.layout);
@@ -250,6 +279,7 @@ export class Supervisor implements ConnectionHost, MuxOwner, PoolOwner {
   /** Stops now: no drain. The caller exits the process right after. */
   destroy(reason: string): void {
     this.log.warn({ reason }, 'stopping at once');
+    this.services.killAllNow();
     removeRuntimeFiles(this.layout);
     this.state = 'stopped';
     this.#markStopped();
@@ -268,7 +298,7 @@ export class Supervisor implements ConnectionHost, MuxOwner, PoolOwner {
 
   #armIdle(): void {
     if (this.state !== 'running' || this.options.idleTimeoutMs === 0) return;
-    if (this.#connections.size > 0 || this.mux.size > 0) return;
+    if (this.#connections.size > 0 || this.mux.size > 0 || this.services.active > 0) return;
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
     this.#idleTimer = setTimeout(() => void this.close(`idle for ${this.options.idleTimeoutMs} ms with no clients and no runs`), this.options.idleTimeoutMs);
   }

@@ -6,6 +6,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type HomeLayout, homeLayout } from '../../protocol/index.js';
+import { homeMarkerId } from '../../supervisor/services/manager.js';
+import { markedProcesses, signalAll } from '../../supervisor/services/proc.js';
 
 export interface TempHome {
   home: string;
@@ -14,6 +16,8 @@ export interface TempHome {
   supervisorPid(): number | null;
   /** Stops the supervisor (if any) and waits until it is gone. */
   stopSupervisor(signal?: NodeJS.Signals): Promise<void>;
+  /** Pids of live processes of this home's services (they carry its marker), by marker. */
+  serviceProcesses(): Map<number, string>;
   cleanup(): Promise<void>;
 }
 
@@ -37,13 +41,17 @@ export function tempHome(prefix = 'muxvisor-test-'): TempHome {
       await waitForExit(pid, 5_000);
     }
   };
+  const serviceProcesses = () => markedProcesses(`${homeMarkerId(layout.home)}/`);
   return {
     home,
     layout,
     supervisorPid,
     stopSupervisor,
+    serviceProcesses,
     async cleanup() {
       await stopSupervisor();
+      // A supervisor that had to be killed leaves its services: never let them outlive the test.
+      signalAll(serviceProcesses().keys(), 'SIGKILL');
       rmSync(home, { recursive: true, force: true });
     },
   };

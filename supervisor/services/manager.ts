@@ -1,0 +1,286 @@
+/**
+ * The services of one supervisor: the registry by name, persistence of what should run, the
+ * resource sampler, clean-up of processes a dead supervisor left behind, and the stop of
+ * everything when the supervisor stops.
+ *
+ * Contracts:
+ * - Every state change of every service becomes one event on topic `service`, numbered with no
+ *   gaps (EventBus).
+ * - The desired state is saved whenever a client changes it (add, start, stop, restart, remove),
+ *   never because the supervisor itself is stopping: a drained supervisor's services come back
+ *   with the next one.
+ * - `restore()` kills every process still carrying this home's marker before starting anything.
+ */
+import { createHash } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  ErrorCode, type HomeLayout, MuxvisorError, resolveServiceDefinition, type ServiceEvent, type ServiceStatus, SERVICE_ENV,
+} from '../../protocol/index.js';
+import type { EventBus } from '../events.js';
+import type { Logger } from '../log.js';
+import { markedProcesses, MARKER_ENV, signalAll } from './proc.js';
+import { ResourceSampler } from './sampler.js';
+import { ensureDir, Service, type ServiceHost } from './service.js';
+import { type SavedService, ServiceStore } from './store.js';
+import { terminateTree } from './terminate.js';
+
+export const SERVICE_TOPIC = 'service';
+
+export interface ServicesOwner {
+  /** True when run `id` is open now (a service tied to it may be added). */
+  runIsOpen(id: string): boolean;
+  /** The MUXVISOR_SERVICE value that leads a service's own clients to this supervisor. */
+  serviceEnv(): string;
+  /** Services that should run keep the supervisor from idling; called when that changes. */
+  activityChanged(): void;
+}
+
+export interface AddOptions {
+  /** Values of the definition's `inheritEnv` names, from the requesting process. */
+  inherited?: Record<string, string>;
+  /** Replace a service of the same name (it is stopped first). @default false */
+  replace?: boolean;
+  /** @default true */
+  start?: boolean;
+}
+
+export class ServiceManager implements ServiceHost {
+  readonly home: string;
+  readonly homeId: string;
+  readonly log: Logger;
+  readonly sampler: ResourceSampler;
+  readonly #dir: string;
+  readonly #bus: EventBus;
+  readonly #store: ServiceStore;
+  readonly #owner: ServicesOwner;
+  readonly #services = new Map<string, Service>();
+  /** Leftovers of a dead supervisor being killed; no service starts before this settles. */
+  #leftovers: Promise<unknown> = Promise.resolve();
+
+  constructor(layout: HomeLayout, bus: EventBus, owner: ServicesOwner, log: Logger, sampleIntervalMs: number) {
+    this.home = layout.home;
+    this.homeId = homeMarkerId(layout.home);
+    this.log = log.child({ part: 'services' });
+    this.#dir = join(layout.home, 'services');
+    ensureDir(this.#dir);
+    this.#bus = bus;
+    this.#owner = owner;
+    this.#store = new ServiceStore(this.#dir, this.log);
+    this.sampler = new ResourceSampler(sampleIntervalMs, () => this.#services.values(), this.log);
+  }
+
+  get size(): number {
+    return this.#services.size;
+  }
+
+  /** Services that should be running (they keep the supervisor from idling). */
+  get active(): number {
+    let n = 0;
+    for (const s of this.#services.values()) if (s.desired === 'running') n++;
+    return n;
+  }
+
+  values(): IterableIterator<Service> {
+    return this.#services.values();
+  }
+
+  /** Kills what a dead supervisor left running, then starts the saved services that should run. */
+  async restore(): Promise<void> {
+    const saved = this.#store.load();
+    for (const entry of saved) {
+      if (entry.definition.run !== null) {
+        this.log.info({ service: entry.definition.name, run: entry.definition.run }, 'not restoring a service tied to a run of the previous supervisor');
+        continue;
+      }
+      const service = this.#create(entry.definition, entry.ports);
+      service.desired = entry.desired;
+    }
+    if (saved.length !== this.#services.size) this.#save();
+    this.#leftovers = this.#killLeftovers();
+    await this.#leftovers;
+    for (const service of this.#services.values()) {
+      if (service.desired === 'running') void this.#start(service, 'restored: it was running when the previous supervisor stopped');
+    }
+    this.sampler.start();
+    this.#owner.activityChanged();
+  }
+
+  async add(input: unknown, options: AddOptions = {}): Promise<ServiceStatus> {
+    const definition = resolveServiceDefinition(input);
+    if (definition.run !== null && !this.#owner.runIsOpen(definition.run)) {
+      throw new MuxvisorError(ErrorCode.UnknownRun, `service \`${definition.name}\` is tied to run ${definition.run}, which is not open`, { data: { run: definition.run } });
+    }
+    const existing = this.#services.get(definition.name);
+    if (existing !== undefined) {
+      if (!options.replace) {
+        throw new MuxvisorError(ErrorCode.ServiceExists, `a service named \`${definition.name}\` exists (${existing.state}); remove it first or add with replace`, { data: { service: definition.name, state: existing.state } });
+      }
+      await this.#remove(existing, 'replaced by a new definition');
+    }
+    const service = this.#create(definition);
+    service.inherited = pick(options.inherited ?? {}, definition.inheritEnv);
+    this.#save();
+    this.#publish(service, { service: definition.name, state: 'stopped', previous: null, reason: 'added', pid: null, restarts: 0 });
+    if (options.start !== false) void this.#start(service, 'added and started');
+    this.#owner.activityChanged();
+    return service.info();
+  }
+
+  get(name: string): Service {
+    const service = this.#services.get(name);
+    if (service === undefined) {
+      const known = [...this.#services.keys()].sort();
+      throw new MuxvisorError(ErrorCode.UnknownService, `no service named \`${name}\` (known: ${known.join(', ') || 'none'})`, { data: { service: name, known } });
+    }
+    return service;
+  }
+
+  list(): ServiceStatus[] {
+    return [...this.#services.values()].map((s) => s.info()).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  start(name: string, inherited?: Record<string, string>): ServiceStatus {
+    const service = this.get(name);
+    if (inherited !== undefined) service.inherited = pick(inherited, service.definition.inheritEnv);
+    void this.#start(service, 'started by request');
+    this.#save();
+    this.#owner.activityChanged();
+    return service.info();
+  }
+
+  restart(name: string): ServiceStatus {
+    const service = this.get(name);
+    void service.restart('restarted by request').catch((error: Error) => this.log.error({ service: name, err: error.message }, 'restart failed'));
+    this.#save();
+    this.#owner.activityChanged();
+    return service.info();
+  }
+
+  async stop(name: string, timeoutMs?: number): Promise<ServiceStatus> {
+    const service = this.get(name);
+    const stopping = service.stop('stopped by request', timeoutMs);
+    this.#save();
+    await stopping;
+    this.#owner.activityChanged();
+    return service.info();
+  }
+
+  async remove(name: string): Promise<void> {
+    await this.#remove(this.get(name), 'removed by request');
+  }
+
+  /** A run finished: the services tied to it are stopped and removed. */
+  runFinished(run: string): void {
+    for (const service of [...this.#services.values()]) {
+      if (service.definition.run === run) void this.#remove(service, `its run ${run} finished`);
+    }
+  }
+
+  /** Stops every service (the supervisor is stopping); the saved desired state is left as it is. */
+  async stopAll(timeoutMs: number): Promise<void> {
+    await this.sampler.stop();
+    await Promise.all([...this.#services.values()].map((s) => s.stop('the supervisor is stopping', Math.min(timeoutMs, s.definition.stopTimeoutMs))));
+    await Promise.all([...this.#services.values()].map((s) => s.output.close()));
+  }
+
+  /** SIGKILL to every process of every service, now (the supervisor is dying). */
+  killAllNow(): void {
+    for (const service of this.#services.values()) service.killNow();
+    try {
+      signalAll(markedProcesses(`${this.homeId}/`).keys(), 'SIGKILL');
+    } catch {
+      // /proc unreadable: the groups were signalled above
+    }
+  }
+
+  events(since: number | undefined) {
+    return { seq: this.#bus.current(SERVICE_TOPIC), replay: since === undefined ? [] : this.#bus.since(SERVICE_TOPIC, since) };
+  }
+
+  // ServiceHost
+  baseEnv(): Record<string, string> {
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(process.env)) {
+      if (v !== undefined && k !== MARKER_ENV && k !== 'MUXVISOR_RUN' && k !== 'MUXVISOR_LOG_LEVEL') env[k] = v;
+    }
+    env.MUXVISOR_HOME = this.home;
+    env[SERVICE_ENV] = this.#owner.serviceEnv();
+    return env;
+  }
+
+  transition(service: Service, event: ServiceEvent): void {
+    if (this.#services.get(service.name) !== service) return; // a replaced service's last words
+    this.#publish(service, event);
+    if (event.state === 'exited' || event.state === 'failed' || event.state === 'stopped') this.#owner.activityChanged();
+  }
+
+  #publish(service: Service, event: ServiceEvent): void {
+    const level = event.state === 'failed' || event.state === 'backoff' ? 'warn' : 'info';
+    const published = this.#bus.publish(SERVICE_TOPIC, event);
+    service.log[level]({ seq: published.seq, state: event.state, previous: event.previous, reason: event.reason, pid: event.pid }, 'service state');
+  }
+
+  #create(definition: SavedService['definition'], ports?: Record<string, number>): Service {
+    const dir = join(this.#dir, definition.name);
+    ensureDir(dir);
+    const service = new Service(definition, dir, this, ports);
+    service.afterCleanup(this.#leftovers);
+    this.#services.set(definition.name, service);
+    return service;
+  }
+
+  async #start(service: Service, reason: string): Promise<void> {
+    try {
+      await service.start(reason);
+    } catch (error) {
+      this.log.error({ service: service.name, err: (error as Error).stack }, 'start failed unexpectedly');
+    }
+  }
+
+  async #remove(service: Service, reason: string): Promise<void> {
+    await service.dispose(reason);
+    if (this.#services.get(service.name) !== service) return;
+    this.#services.delete(service.name);
+    this.#save();
+    this.#bus.publish(SERVICE_TOPIC, { service: service.name, state: 'removed', previous: service.state, reason, pid: null, restarts: service.restarts } satisfies ServiceEvent);
+    rmSync(service.dir, { recursive: true, force: true });
+    this.#owner.activityChanged();
+  }
+
+  #save(): void {
+    try {
+      this.#store.save([...this.#services.values()].map((s) => ({ definition: s.definition, desired: s.desired, ports: s.ports })));
+    } catch (error) {
+      this.log.error({ err: (error as Error).message }, 'saving the services state failed');
+    }
+  }
+
+  async #killLeftovers(): Promise<void> {
+    let found: Map<number, string>;
+    try {
+      found = markedProcesses(`${this.homeId}/`);
+    } catch {
+      return;
+    }
+    if (found.size === 0) return;
+    const names = new Set([...found.values()].map((marker) => marker.split('/')[1] as string));
+    this.log.warn({ processes: found.size, services: [...names] }, 'killing processes left behind by a supervisor that died');
+    await Promise.all([...names].map(async (name) => {
+      const timeoutMs = this.#services.get(name)?.definition.stopTimeoutMs ?? 5_000;
+      const result = await terminateTree({ pgid: null, root: null, marker: `${this.homeId}/${name}/`, signal: 'SIGTERM', timeoutMs });
+      this.#bus.publish('supervisor', { event: 'leftovers', service: name, ...result });
+    }));
+  }
+}
+
+/** The id of a home in process markers: the first 16 hex digits of the SHA-256 of its path. */
+export function homeMarkerId(home: string): string {
+  return createHash('sha256').update(home).digest('hex').slice(0, 16);
+}
+
+function pick(values: Record<string, string>, names: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const n of names) if (typeof values[n] === 'string') out[n] = values[n] as string;
+  return out;
+}
