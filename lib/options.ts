@@ -64,6 +64,8 @@ export interface ConnectOptions {
     watchdogMs?: number;
     /** @default 'info' */
     logLevel?: string;
+    /** How often services' CPU and memory are sampled; 0 turns it off. @default 2000 */
+    serviceSampleMs?: number;
   };
 }
 
@@ -97,6 +99,7 @@ export function resolveConnectOptions(options: ConnectOptions = {}): ResolvedCon
   if (s.workers !== undefined) daemonArgs.push('--workers', String(positive('supervisor.workers', s.workers, 2)));
   if (s.watchdogMs !== undefined) daemonArgs.push('--watchdog-ms', String(positive('supervisor.watchdogMs', s.watchdogMs, 5000)));
   if (s.logLevel !== undefined) daemonArgs.push('--log-level', s.logLevel);
+  if (s.serviceSampleMs !== undefined) daemonArgs.push('--sample-ms', String(positiveOrZero('supervisor.serviceSampleMs', s.serviceSampleMs)));
   return Object.freeze({
     home: options.home ?? defaultHome(),
     homeGiven: options.home !== undefined,

@@ -142,7 +142,8 @@ export class Services {
   }
 
   #request(op: string, args: unknown, options: CallOptions): Promise<unknown> {
-    const body = args === undefined ? { op } : { op, args };
+    const body: Record<string, unknown> = args === undefined ? { op } : { op, args };
+    if (options.timeoutMs !== undefined) body.timeoutMs = options.timeoutMs;
     return this.#conn.call(Kind.Request, 0, body, `request \`${op}\`${args !== undefined && typeof (args as { name?: unknown }).name === 'string' ? ` for service ${(args as { name: string }).name}` : ''}`, options);
   }
 }

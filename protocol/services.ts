@@ -204,7 +204,7 @@ export function resolveServiceDefinition(input: unknown): ResolvedServiceDefinit
   const logsIn = d.logs === undefined ? {} : isObject(d.logs) ? d.logs : (problems.push(`logs: must be a map, got ${typeOf(d.logs)}`), {});
   const logs = {
     maxBytes: int(logsIn.maxBytes, 'logs.maxBytes', 10 * 1024 * 1024, 4096, 2 ** 40, problems),
-    keep: int(logsIn.keep, 'logs.keep', 3, 0, 100, problems),
+    keep: int(logsIn.keep, 'logs.keep', 3, 1, 100, problems),
   };
   if (problems.length > 0) {
     const label = name === '' ? 'the service definition' : `the definition of service \`${name}\``;

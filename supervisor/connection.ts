@@ -57,7 +57,7 @@ export interface ConnectionHost {
   /** False while draining: new runs and requests are refused with MUXVISOR_SHUTTING_DOWN. */
   accepting(): boolean;
   /** Runs supervisor operation `op` and answers request `id` of `conn`. */
-  operation(ctx: OpContext, op: string, args: unknown): void;
+  operation(ctx: OpContext, op: string, args: unknown, timeoutMs: number | undefined): void;
   closed(conn: Connection): void;
 }
 
@@ -265,7 +265,7 @@ export class Connection implements Owner {
               if (this.state === ConnState.Open) this.#subscriptions.set(id, cancel);
               else cancel();
             },
-          }, m.op, m.args);
+          }, m.op, m.args, m.timeoutMs);
           return;
         }
         const run = this.#run(f);

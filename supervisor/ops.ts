@@ -34,6 +34,9 @@ export function status(s: Supervisor) {
   const problems: string[] = [];
   if (s.workerFailures > 0) problems.push(`${s.workerFailures} worker thread failure(s) since start; their runs were restarted from their logs`);
   for (const w of workers) if (w.backlogBytes > s.options.workerHighWaterBytes) problems.push(`worker ${w.index} is congested: ${w.backlogBytes} bytes waiting`);
+  for (const service of s.services.values()) {
+    if (service.state === 'failed' || service.state === 'backoff') problems.push(`service \`${service.name}\` is ${service.state}: ${service.reason}`);
+  }
   return {
     server: s.server,
     protocol: PROTOCOL_VERSIONS,
@@ -48,9 +51,23 @@ export function status(s: Supervisor) {
     traffic: s.traffic(),
     rates: s.rates(),
     pendingRequests: pending,
+    services: servicesSummary(s),
     process: { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed, cpuUserMicros: cpu.user, cpuSystemMicros: cpu.system },
     problems,
   };
+}
+
+function servicesSummary(s: Supervisor) {
+  const byState: Record<string, number> = {};
+  let cpuPercent = 0;
+  let memoryBytes = 0;
+  for (const service of s.services.values()) {
+    byState[service.state] = (byState[service.state] ?? 0) + 1;
+    cpuPercent += service.usage?.cpuPercent ?? 0;
+    memoryBytes += service.usage?.memoryBytes ?? 0;
+  }
+  const { intervalMs, ticks, lastTick } = s.services.sampler;
+  return { count: s.services.size, byState, cpuPercent, memoryBytes, sampler: { intervalMs, ticks, lastTick } };
 }
 
 function openRuns(s: Supervisor) {

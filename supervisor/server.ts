@@ -160,7 +160,12 @@ export class Supervisor implements ConnectionHost, MuxOwner, PoolOwner, Services
     return this.#rates;
   }
 
-  operation(ctx: OpContext, op: string, args: unknown): void {
+  /**
+   * Runs op `op` for request `ctx.id` and answers it once. An op that answers later (a promise)
+   * has a deadline: the request's `timeoutMs`, else `requestTimeoutMs`; when it passes, the
+   * request is answered MUXVISOR_TIMEOUT and `ctx.signal` aborts.
+   */
+  operation(ctx: OpContext, op: string, args: unknown, timeoutMs: number | undefined): void {
     const { conn, id } = ctx;
     const run = operations[op];
     const answer = (result: unknown) => {
@@ -182,8 +187,12 @@ export class Supervisor implements ConnectionHost, MuxOwner, PoolOwner, Services
     if (run === undefined) return fail(unknownOp(op));
     try {
       const result = run(this, (args ?? {}) as Record<string, unknown>, ctx);
-      if (result instanceof Promise) result.then(answer, fail);
-      else answer(result);
+      if (!(result instanceof Promise)) return answer(result);
+      const limit = timeoutMs ?? this.options.requestTimeoutMs;
+      const timer = setTimeout(() => {
+        conn.fail(id, new MuxvisorError(ErrorCode.Timeout, `op \`${op}\` timed out after ${limit} ms`, { data: { timeoutMs: limit } }));
+      }, limit);
+      result.then(answer, fail).finally(() => clearTimeout(timer));
     } catch (error) {
       fail(error);
     }

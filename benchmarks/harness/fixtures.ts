@@ -15,9 +15,9 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-export async function startSupervisor(): Promise<Running> {
+export async function startSupervisor(settings: { serviceSampleMs?: number } = {}): Promise<Running> {
   const home = mkdtempSync(join(tmpdir(), 'muxvisor-bench-'));
-  const keeper = await connect({ home, name: 'bench-harness', handleExit: false, exportEnv: false, supervisor: { idleTimeoutMs: 0 } });
+  const keeper = await connect({ home, name: 'bench-harness', handleExit: false, exportEnv: false, supervisor: { idleTimeoutMs: 0, ...settings } });
   return {
     address: home,
     async stop() {

@@ -5,5 +5,6 @@ import { pipelined } from './pipelined.js';
 import { publish } from './publish.js';
 import { roundtrip } from './roundtrip.js';
 import { runs } from './runs.js';
+import { services } from './services.js';
 
-export const questions: readonly Question[] = [codec, publish, roundtrip, pipelined, runs];
+export const questions: readonly Question[] = [codec, publish, roundtrip, pipelined, runs, services];

@@ -1,7 +1,8 @@
 /**
  * Readiness probes: TCP connect, HTTP GET, a line of output matching a pattern. A probe polls
- * quickly at first (5 ms, growing to 250 ms) so that a fast service is seen ready within a few
- * milliseconds of being ready, and gives up at its deadline.
+ * every 5 ms for its first 2 seconds (a refused connect costs microseconds), so a fast service is
+ * seen ready within a few milliseconds of being ready, then backs off to every 250 ms, and gives
+ * up at its deadline.
  *
  * Contract: `probeReady` resolves with a description of the passing check, or rejects with a
  * ProbeFailure naming the last thing it saw once the deadline passes; it rejects with the
@@ -52,7 +53,7 @@ export async function probeReady(probe: Probe, target: ProbeTarget, signal: Abor
       throw new ProbeFailure(`readiness probe ${where} did not pass within ${probe.timeoutMs} ms (${attempts} attempts; last: ${last})`);
     }
     await sleep(pause, signal);
-    pause = Math.min(250, Math.ceil(pause * 1.5));
+    if (Date.now() - began > 2_000) pause = Math.min(250, Math.ceil(pause * 1.5));
   }
 }
 
