@@ -88,6 +88,8 @@ export class ServiceManager implements ServiceHost {
   /** Kills what a dead supervisor left running, then starts the saved services that should run. */
   async restore(): Promise<void> {
     const saved = this.#store.load();
+    // Leftovers go first: a service (restored or newly added) starts only after they are dead.
+    this.#leftovers = this.#killLeftovers(new Map(saved.map((e) => [e.definition.name, e.definition.stopTimeoutMs])));
     for (const entry of saved) {
       if (entry.definition.run !== null) {
         this.log.info({ service: entry.definition.name, run: entry.definition.run }, 'not restoring a service tied to a run of the previous supervisor');
@@ -97,7 +99,6 @@ export class ServiceManager implements ServiceHost {
       service.desired = entry.desired;
     }
     if (saved.length !== this.#services.size) this.#save();
-    this.#leftovers = this.#killLeftovers();
     await this.#leftovers;
     for (const service of this.#services.values()) {
       if (service.desired === 'running') void this.#start(service, 'restored: it was running when the previous supervisor stopped');
@@ -180,7 +181,7 @@ export class ServiceManager implements ServiceHost {
   /** Stops every service (the supervisor is stopping); the saved desired state is left as it is. */
   async stopAll(timeoutMs: number): Promise<void> {
     await this.sampler.stop();
-    await Promise.all([...this.#services.values()].map((s) => s.stop('the supervisor is stopping', Math.min(timeoutMs, s.definition.stopTimeoutMs))));
+    await Promise.all([...this.#services.values()].map((s) => s.shutdown('the supervisor is stopping', Math.min(timeoutMs, s.definition.stopTimeoutMs))));
     await Promise.all([...this.#services.values()].map((s) => s.output.close()));
   }
 
@@ -256,7 +257,7 @@ export class ServiceManager implements ServiceHost {
     }
   }
 
-  async #killLeftovers(): Promise<void> {
+  async #killLeftovers(stopTimeouts: Map<string, number>): Promise<void> {
     let found: Map<number, string>;
     try {
       found = markedProcesses(`${this.homeId}/`);
@@ -267,7 +268,7 @@ export class ServiceManager implements ServiceHost {
     const names = new Set([...found.values()].map((marker) => marker.split('/')[1] as string));
     this.log.warn({ processes: found.size, services: [...names] }, 'killing processes left behind by a supervisor that died');
     await Promise.all([...names].map(async (name) => {
-      const timeoutMs = this.#services.get(name)?.definition.stopTimeoutMs ?? 5_000;
+      const timeoutMs = stopTimeouts.get(name) ?? 5_000;
       const result = await terminateTree({ pgid: null, root: null, marker: `${this.homeId}/${name}/`, signal: 'SIGTERM', timeoutMs });
       this.#bus.publish('supervisor', { event: 'leftovers', service: name, ...result });
     }));

@@ -80,6 +80,7 @@ export class Service {
   #resetTimer: NodeJS.Timeout | null = null;
   #restartTimes: number[] = [];
   #consecutive = 0;
+  #shuttingDown = false;
   /** Killing what an exited process left behind; a restart waits for it. */
   #cleanup: Promise<unknown> = Promise.resolve();
   readonly #waiters = new Set<{ resolve: () => void; reject: (e: MuxvisorError) => void }>();
@@ -111,7 +112,7 @@ export class Service {
   start(reason: string): Promise<void> {
     this.desired = 'running';
     return this.#queue.add(async () => {
-      if (this.state === 'starting' || this.state === 'running' || this.desired !== 'running') return;
+      if (this.state === 'starting' || this.state === 'running' || this.desired !== 'running' || this.#shuttingDown) return;
       this.#clearTimers();
       if (this.state !== 'backoff') {
         this.restarts = 0;
@@ -137,8 +138,18 @@ export class Service {
       this.restarts = 0;
       this.#consecutive = 0;
       this.#restartTimes = [];
-      if (this.desired === 'running') await this.#launch(reason);
+      if (this.desired === 'running' && !this.#shuttingDown) await this.#launch(reason);
     });
+  }
+
+  /**
+   * The supervisor is stopping: stop the tree without changing `desired` (what is saved stays
+   * what the user asked for, so the next supervisor starts it again), and never restart after.
+   */
+  shutdown(reason: string, timeoutMs: number): Promise<void> {
+    this.#shuttingDown = true;
+    this.#interrupt(reason);
+    return this.#queue.add(() => this.#halt(reason, timeoutMs));
   }
 
   /** Starts wait for `work` (the clean-up of a dead supervisor's leftovers) to settle. */
@@ -315,7 +326,7 @@ export class Service {
   #afterEnd(reason: string, success: boolean, probe?: string): void {
     const policy = this.definition.restart;
     const extra = { ...(this.lastExit !== null && !probe ? { exit: this.lastExit } : {}), ...(probe ? { probe } : {}) };
-    const restart = this.desired === 'running' && (policy.policy === 'always' || (policy.policy === 'on-failure' && !success));
+    const restart = this.desired === 'running' && !this.#shuttingDown && (policy.policy === 'always' || (policy.policy === 'on-failure' && !success));
     if (!restart) {
       this.#set(success ? 'exited' : 'failed', reason, extra);
       this.#rejectWaiters();
