@@ -43,8 +43,6 @@ export interface ServiceHost {
 
 /** Lines of output an exit or failure event carries. */
 const EXIT_LINES = 20;
-/** How long an exit waits for the last output to arrive through the pipes. */
-const LAST_OUTPUT_MS = 100;
 
 export class Service {
   definition: ResolvedServiceDefinition;
@@ -81,6 +79,10 @@ export class Service {
   #restartTimes: number[] = [];
   #consecutive = 0;
   #shuttingDown = false;
+  /** Stops (stop, restart, shutdown) queued or running: an exit meanwhile is theirs to report. */
+  #halting = 0;
+  /** Starts (start, restart) queued or running: a waiter keeps waiting for them. */
+  #starting = 0;
   /** Killing what an exited process left behind; a restart waits for it. */
   #cleanup: Promise<unknown> = Promise.resolve();
   readonly #waiters = new Set<{ resolve: () => void; reject: (e: MuxvisorError) => void }>();
@@ -111,6 +113,7 @@ export class Service {
   /** Starts it (again, if it ended); a no-op when it is starting or running. */
   start(reason: string): Promise<void> {
     this.desired = 'running';
+    this.#starting++;
     return this.#queue.add(async () => {
       if (this.state === 'starting' || this.state === 'running' || this.desired !== 'running' || this.#shuttingDown) return;
       this.#clearTimers();
@@ -120,26 +123,38 @@ export class Service {
         this.#restartTimes = [];
       }
       await this.#launch(reason);
-    });
+    }).finally(() => this.#startDone());
+  }
+
+  #startDone(): void {
+    this.#starting--;
+    if (this.state !== 'running' && this.state !== 'starting' && this.state !== 'backoff') this.#rejectWaiters();
   }
 
   /** Stops the whole tree; resolves when nothing of it is alive. */
   stop(reason: string, timeoutMs = this.definition.stopTimeoutMs): Promise<void> {
     this.desired = 'stopped';
     this.#interrupt(reason);
-    return this.#queue.add(() => this.#halt(reason, timeoutMs));
+    this.#halting++;
+    return this.#queue.add(() => this.#halt(reason, timeoutMs)).finally(() => this.#halting--);
   }
 
   restart(reason: string): Promise<void> {
     this.desired = 'running';
     this.#interrupt(reason);
+    this.#halting++;
+    this.#starting++;
     return this.#queue.add(async () => {
-      await this.#halt(`restarting: ${reason}`, this.definition.stopTimeoutMs);
+      try {
+        await this.#halt(`restarting: ${reason}`, this.definition.stopTimeoutMs);
+      } finally {
+        this.#halting--;
+      }
       this.restarts = 0;
       this.#consecutive = 0;
       this.#restartTimes = [];
       if (this.desired === 'running' && !this.#shuttingDown) await this.#launch(reason);
-    });
+    }).finally(() => this.#startDone());
   }
 
   /**
@@ -149,7 +164,8 @@ export class Service {
   shutdown(reason: string, timeoutMs: number): Promise<void> {
     this.#shuttingDown = true;
     this.#interrupt(reason);
-    return this.#queue.add(() => this.#halt(reason, timeoutMs));
+    this.#halting++;
+    return this.#queue.add(() => this.#halt(reason, timeoutMs)).finally(() => this.#halting--);
   }
 
   /** Starts wait for `work` (the clean-up of a dead supervisor's leftovers) to settle. */
@@ -174,9 +190,8 @@ export class Service {
   /** Resolves when the service is ready; rejects MUXVISOR_SERVICE_FAILED when it ends or fails first. */
   waitReady(signal: AbortSignal): Promise<void> {
     if (this.state === 'running') return Promise.resolve();
-    if (this.desired === 'stopped' || this.state === 'failed' || this.state === 'exited' || this.state === 'stopped') {
-      return Promise.reject(this.#notReady());
-    }
+    const ended = this.state === 'failed' || this.state === 'exited' || this.state === 'stopped';
+    if (this.desired === 'stopped' || (ended && this.#starting === 0)) return Promise.reject(this.#notReady());
     return new Promise((resolve, reject) => {
       const waiter = {
         resolve: () => {
@@ -232,7 +247,7 @@ export class Service {
       await this.#preparePorts();
       const values = this.#values();
       const cwd = this.definition.cwd ?? this.dir;
-      if (!existsSync(cwd)) throw new ProbeFailure(`its working directory ${cwd} does not exist`);
+      if (!existsSync(cwd)) throw new CannotStart(`its working directory ${cwd} does not exist`);
       attempt.signal.throwIfAborted();
       const env = this.#environment(generation);
       const args = this.definition.args.map((a) => substitute(a, values));
@@ -241,7 +256,7 @@ export class Service {
         child?.once('spawn', resolve);
         child?.once('error', reject);
       }).catch((error: NodeJS.ErrnoException) => {
-        throw new ProbeFailure(error.code === 'ENOENT'
+        throw new CannotStart(error.code === 'ENOENT'
           ? `\`${this.definition.command}\` was not found (PATH=${env.PATH ?? ''})`
           : `\`${this.definition.command}\` could not be started: ${error.message}`);
       });
@@ -251,7 +266,7 @@ export class Service {
       this.startedAt = Date.now();
       const started = child;
       child.on('error', (error) => this.log.warn({ err: error.message }, 'child process error'));
-      child.once('exit', (code, signal) => void this.#exited(started, generation, code, signal));
+      child.once('exit', (code, signal) => this.#exited(started, generation, code, signal));
       this.output.attach(generation, `==== muxvisor: start ${generation} of \`${this.name}\` at ${new Date().toISOString()}, pid ${this.pid}: ${[this.definition.command, ...args].join(' ')} ====`, {
         stdout: child.stdout, stderr: child.stderr,
       });
@@ -273,7 +288,7 @@ export class Service {
     } catch (error) {
       // An exit (handled by #exited) or a stop aborted this attempt: nothing more to do here.
       if (attempt.signal.aborted || this.generation !== generation) return;
-      if (!(error instanceof ProbeFailure)) this.log.error({ err: (error as Error).stack }, 'unexpected error while starting');
+      if (!(error instanceof ProbeFailure) && !(error instanceof CannotStart)) this.log.error({ err: (error as Error).stack }, 'unexpected error while starting');
       this.#attempt = null;
       const failure = `start failed: ${(error as Error).message}`;
       const detail = (error as Error).message;
@@ -284,36 +299,27 @@ export class Service {
         await this.#terminate(child, this.definition.stopTimeoutMs);
       }
       this.pid = null;
-      this.#afterEnd(failure, false, detail);
+      this.#afterEnd(failure, false, detail, error instanceof CannotStart);
     }
   }
 
-  async #exited(child: ChildProcess, generation: number, code: number | null, signal: NodeJS.Signals | null): Promise<void> {
+  /**
+   * The process exited. Handled synchronously, so no moment exists in which the state says
+   * running for a dead process. (Node reports the exit after the output the process wrote
+   * before it, so the last lines are in hand.) Exits while a stop or restart is pending, or of a
+   * generation we are stopping, are expected: the stopper reports them.
+   */
+  #exited(child: ChildProcess, generation: number, code: number | null, signal: NodeJS.Signals | null): void {
     if (this.#child === child) this.#child = null;
-    const expected = generation <= this.#expected || generation !== this.generation;
-    if (!expected) {
-      // Noticed at once: abort the probe and leave `running` before anything else happens.
-      this.#attempt?.abort(new Error('the process exited'));
-      this.#attempt = null;
-      this.pid = null;
-      this.#clearTimers();
-    }
-    // Give the pipes a moment to deliver the last lines (a traceback printed just before exiting).
-    if (child.stdout !== null && !child.stdout.readableEnded) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, LAST_OUTPUT_MS);
-        child.once('close', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
     this.lastExit = { code, signal, at: Date.now(), lastLines: this.output.lastOf(generation, EXIT_LINES).map((l) => l.line) };
-    if (expected || this.generation !== generation) return;
-    const wasRunning = this.state === 'running';
+    if (generation <= this.#expected || generation !== this.generation || this.#halting > 0) return;
+    this.#attempt?.abort(new Error('the process exited'));
+    this.#attempt = null;
+    this.pid = null;
+    this.#clearTimers();
     const how = describeExit(code, signal);
     const uptime = this.startedAt === null ? 0 : Date.now() - this.startedAt;
-    const reason = wasRunning ? `${how} after running ${(uptime / 1000).toFixed(1)} s` : `${how} before it was ready`;
+    const reason = this.state === 'running' ? `${how} after running ${(uptime / 1000).toFixed(1)} s` : `${how} before it was ready`;
     this.log.warn({ code, signal, uptimeMs: uptime, lastLines: this.lastExit.lastLines.slice(-5) }, 'service exited');
     // Whatever the first process left running (children in its group, escapees) goes now.
     this.#expected = generation;
@@ -323,10 +329,10 @@ export class Service {
   }
 
   /** After an exit or a failed start: restart with backoff, or settle in exited or failed. */
-  #afterEnd(reason: string, success: boolean, probe?: string): void {
+  #afterEnd(reason: string, success: boolean, probe?: string, permanent = false): void {
     const policy = this.definition.restart;
     const extra = { ...(this.lastExit !== null && !probe ? { exit: this.lastExit } : {}), ...(probe ? { probe } : {}) };
-    const restart = this.desired === 'running' && !this.#shuttingDown && (policy.policy === 'always' || (policy.policy === 'on-failure' && !success));
+    const restart = !permanent && this.desired === 'running' && !this.#shuttingDown && (policy.policy === 'always' || (policy.policy === 'on-failure' && !success));
     if (!restart) {
       this.#set(success ? 'exited' : 'failed', reason, extra);
       this.#rejectWaiters();
@@ -366,6 +372,7 @@ export class Service {
     this.pid = null;
     this.usage = null;
     this.known = [];
+    this.health = { ...this.health, ready: false };
     if (result.remaining.length > 0) {
       this.#set('failed', `${reason}; ${result.remaining.length} process(es) survived SIGKILL: ${result.remaining.join(', ')}`);
     } else if (this.state !== 'stopped') {
@@ -424,7 +431,9 @@ export class Service {
     this.#host.transition(this, { service: this.name, state, previous, reason, pid: this.pid, restarts: this.restarts, ...extra });
   }
 
+  /** Rejects waiters, unless a start is still to come (and the service should run). */
   #rejectWaiters(): void {
+    if (this.#starting > 0 && this.desired === 'running' && !this.#shuttingDown) return;
     for (const w of this.#waiters) w.reject(this.#notReady());
     this.#waiters.clear();
   }
@@ -441,6 +450,11 @@ export class Service {
     this.#backoffTimer = null;
     this.#resetTimer = null;
   }
+}
+
+/** A start that cannot succeed by retrying (no such program, no such directory): no restarts. */
+class CannotStart extends Error {
+  override name = 'CannotStart';
 }
 
 export function describeExit(code: number | null, signal: string | null): string {
