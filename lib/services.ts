@@ -74,26 +74,33 @@ export class Services {
     if (start !== undefined) args.start = start;
     const status = (await this.#request('services.add', args, call)) as ServiceStatus;
     if (start === false || wait === false) return status;
-    return this.waitReady(definition.name, call);
+    return this.waitReady(definition.name, readyDeadline(status, call));
   }
 
   /** Starts a stopped, exited or failed service (a no-op when it runs) and waits for it to be ready. */
   async start(name: string, options: StartOptions = {}): Promise<ServiceStatus> {
     const { wait, ...call } = options;
     const status = (await this.#request('services.start', { name }, call)) as ServiceStatus;
-    return wait === false ? status : this.waitReady(name, call);
+    return wait === false ? status : this.waitReady(name, readyDeadline(status, call));
   }
 
-  /** Stops it and resolves when no process of its tree is left. */
-  stop(name: string, options: StopOptions = {}): Promise<ServiceStatus> {
+  /**
+   * Stops it and resolves when no process of its tree is left. Without `timeoutMs`, the deadline
+   * covers the stop timeout and SIGKILL's grace (asking the definition's first when needed).
+   */
+  async stop(name: string, options: StopOptions = {}): Promise<ServiceStatus> {
     const { stopTimeoutMs, ...call } = options;
+    if (call.timeoutMs === undefined) {
+      const stopMs = stopTimeoutMs ?? (await this.get(name, call)).definition.stopTimeoutMs;
+      call.timeoutMs = Math.max(MIN_WAIT_MS, stopMs + MARGIN_MS);
+    }
     return this.#request('services.stop', stopTimeoutMs === undefined ? { name } : { name, timeoutMs: stopTimeoutMs }, call) as Promise<ServiceStatus>;
   }
 
   async restart(name: string, options: StartOptions = {}): Promise<ServiceStatus> {
     const { wait, ...call } = options;
     const status = (await this.#request('services.restart', { name }, call)) as ServiceStatus;
-    return wait === false ? status : this.waitReady(name, call);
+    return wait === false ? status : this.waitReady(name, readyDeadline(status, call, status.definition.stopTimeoutMs));
   }
 
   /** Stops it and forgets it. */
@@ -126,7 +133,8 @@ export class Services {
 
   /**
    * Calls `onEvent` for every state change of every service, in order (`seq` counts up by one).
-   * With `since`, first replays the events after that seq that the supervisor still has.
+   * With `since`, `onEvent` first gets the events after that seq that the supervisor still has
+   * (`replay` is null when it no longer has them all: rely on `services` then).
    * `onEnd` hears why the subscription ended if it ends on its own (connection closed, or the
    * process did not read its events and fell too far behind).
    */
@@ -135,9 +143,21 @@ export class Services {
     options: CallOptions & { since?: number; onEnd?: (error: MuxvisorError) => void } = {},
   ): Promise<ServiceEvents> {
     const { since, onEnd, ...call } = options;
+    // Live events that arrive before the answer is in hand wait, so the replay goes first.
+    let held: Array<{ seq: number; time: number; data?: unknown }> | null = [];
+    let last = -1;
+    const deliver = (e: { seq: number; time: number; data?: unknown }) => {
+      if (e.seq <= last) return;
+      last = e.seq;
+      onEvent(e.data as ServiceEvent, { seq: e.seq, time: e.time });
+    };
     const { result, end } = await this.#conn.subscribe('services.events', since === undefined ? undefined : { since },
-      (e: Event) => onEvent(e.data as ServiceEvent, { seq: e.seq, time: e.time }), onEnd ?? (() => undefined), call);
+      (e: Event) => (held === null ? deliver(e) : held.push(e)), onEnd ?? (() => undefined), call);
     const answer = result as { seq: number; services: ServiceStatus[]; replay: Array<{ seq: number; time: number; data: ServiceEvent }> | null };
+    for (const e of answer.replay ?? []) deliver(e);
+    const waiting = held;
+    held = null;
+    for (const e of waiting) deliver(e);
     return { seq: answer.seq, services: answer.services, replay: answer.replay, close: end };
   }
 
@@ -146,6 +166,16 @@ export class Services {
     if (options.timeoutMs !== undefined) body.timeoutMs = options.timeoutMs;
     return this.#conn.call(Kind.Request, 0, body, `request \`${op}\`${args !== undefined && typeof (args as { name?: unknown }).name === 'string' ? ` for service ${(args as { name: string }).name}` : ''}`, options);
   }
+}
+
+const MIN_WAIT_MS = 60_000;
+const MARGIN_MS = 15_000;
+
+/** A wait for readiness lasts at least the probe's own deadline (plus a stop first, for a restart). */
+function readyDeadline(status: ServiceStatus, call: CallOptions, stopMs = 0): CallOptions {
+  if (call.timeoutMs !== undefined) return call;
+  const probeMs = status.definition.readiness.type === 'none' ? 0 : status.definition.readiness.timeoutMs;
+  return { ...call, timeoutMs: Math.max(MIN_WAIT_MS, probeMs + stopMs + MARGIN_MS) };
 }
 
 function inheritedValues(names: string[] | undefined): Record<string, string> {

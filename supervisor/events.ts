@@ -50,7 +50,8 @@ export class EventBus {
   /** Events after `seq`, oldest first; null when the history no longer reaches back that far. */
   since(topic: string, seq: number): BusEvent[] | null {
     const history = this.#history.get(topic) ?? [];
-    if (seq >= this.current(topic)) return [];
+    if (seq === this.current(topic)) return [];
+    if (seq > this.current(topic)) return null; // a seq of another supervisor: what it missed is unknown
     const first = history[0]?.seq ?? this.current(topic) + 1;
     if (seq + 1 < first) return null;
     return history.slice(seq + 1 - first);

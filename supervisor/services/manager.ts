@@ -12,16 +12,17 @@
  * - `restore()` kills every process still carrying this home's marker before starting anything.
  */
 import { createHash } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import PQueue from 'p-queue';
 import { join } from 'node:path';
 import {
   ErrorCode, type HomeLayout, MuxvisorError, resolveServiceDefinition, type ServiceEvent, type ServiceStatus, SERVICE_ENV,
 } from '../../protocol/index.js';
 import type { EventBus } from '../events.js';
 import type { Logger } from '../log.js';
-import { markedProcesses, MARKER_ENV, signalAll } from './proc.js';
+import { markedProcesses, MARKER_ENV, readStat, signalAll } from './proc.js';
 import { ResourceSampler } from './sampler.js';
-import { ensureDir, Service, type ServiceHost } from './service.js';
+import { ensureDir, LAUNCH_FILE, Service, type ServiceHost } from './service.js';
 import { type SavedService, ServiceStore } from './store.js';
 import { terminateTree } from './terminate.js';
 
@@ -55,6 +56,10 @@ export class ServiceManager implements ServiceHost {
   readonly #store: ServiceStore;
   readonly #owner: ServicesOwner;
   readonly #services = new Map<string, Service>();
+  /** Every Service object not yet fully stopped, listed or not (stopAll and killAllNow reach all). */
+  readonly #live = new Set<Service>();
+  /** Adds and removes, one at a time, so a name never has two services. */
+  readonly #registry = new PQueue({ concurrency: 1 });
   /** Leftovers of a dead supervisor being killed; no service starts before this settles. */
   #leftovers: Promise<unknown> = Promise.resolve();
 
@@ -89,7 +94,7 @@ export class ServiceManager implements ServiceHost {
   async restore(): Promise<void> {
     const saved = this.#store.load();
     // Leftovers go first: a service (restored or newly added) starts only after they are dead.
-    this.#leftovers = this.#killLeftovers(new Map(saved.map((e) => [e.definition.name, e.definition.stopTimeoutMs])));
+    this.#leftovers = this.#killLeftovers(new Map(saved.map((e) => [e.definition.name, e.definition])));
     for (const entry of saved) {
       if (entry.definition.run !== null) {
         this.log.info({ service: entry.definition.name, run: entry.definition.run }, 'not restoring a service tied to a run of the previous supervisor');
@@ -99,38 +104,42 @@ export class ServiceManager implements ServiceHost {
       service.desired = entry.desired;
     }
     if (saved.length !== this.#services.size) this.#save();
-    await this.#leftovers;
+    // Started now (their launch waits for the leftovers), so a waiter sees a start pending.
     for (const service of this.#services.values()) {
       if (service.desired === 'running') void this.#start(service, 'restored: it was running when the previous supervisor stopped');
     }
+    await this.#leftovers;
     this.sampler.start();
     this.#owner.activityChanged();
   }
 
-  async add(input: unknown, options: AddOptions = {}): Promise<ServiceStatus> {
+  add(input: unknown, options: AddOptions = {}): Promise<ServiceStatus> {
     const definition = resolveServiceDefinition(input);
-    if (definition.run !== null && !this.#owner.runIsOpen(definition.run)) {
-      throw new MuxvisorError(ErrorCode.UnknownRun, `service \`${definition.name}\` is tied to run ${definition.run}, which is not open`, { data: { run: definition.run } });
-    }
-    const existing = this.#services.get(definition.name);
-    if (existing !== undefined) {
-      if (!options.replace) {
-        throw new MuxvisorError(ErrorCode.ServiceExists, `a service named \`${definition.name}\` exists (${existing.state}); remove it first or add with replace`, { data: { service: definition.name, state: existing.state } });
+    return this.#registry.add(async () => {
+      const existing = this.#services.get(definition.name);
+      if (existing !== undefined) {
+        if (!options.replace) {
+          throw new MuxvisorError(ErrorCode.ServiceExists, `a service named \`${definition.name}\` exists (${existing.state}); remove it first or add with replace`, { data: { service: definition.name, state: existing.state } });
+        }
+        await this.#remove(existing, 'replaced by a new definition');
       }
-      await this.#remove(existing, 'replaced by a new definition');
-    }
-    const service = this.#create(definition);
-    service.inherited = pick(options.inherited ?? {}, definition.inheritEnv);
-    this.#save();
-    this.#publish(service, { service: definition.name, state: 'stopped', previous: null, reason: 'added', pid: null, restarts: 0 });
-    if (options.start !== false) void this.#start(service, 'added and started');
-    this.#owner.activityChanged();
-    return service.info();
+      if (definition.run !== null && !this.#owner.runIsOpen(definition.run)) {
+        throw new MuxvisorError(ErrorCode.UnknownRun, `service \`${definition.name}\` is tied to run ${definition.run}, which is not open`, { data: { run: definition.run } });
+      }
+      const service = this.#create(definition);
+      service.inherited = pick(options.inherited ?? {}, definition.inheritEnv);
+      if (options.start !== false) service.desired = 'running';
+      this.#save();
+      this.#publish(service, { service: definition.name, state: 'stopped', previous: null, reason: 'added', pid: null, restarts: 0 });
+      if (options.start !== false) void this.#start(service, 'added and started');
+      this.#owner.activityChanged();
+      return service.info();
+    });
   }
 
   get(name: string): Service {
     const service = this.#services.get(name);
-    if (service === undefined) {
+    if (service === undefined || service.disposed) {
       const known = [...this.#services.keys()].sort();
       throw new MuxvisorError(ErrorCode.UnknownService, `no service named \`${name}\` (known: ${known.join(', ') || 'none'})`, { data: { service: name, known } });
     }
@@ -168,26 +177,37 @@ export class ServiceManager implements ServiceHost {
   }
 
   async remove(name: string): Promise<void> {
-    await this.#remove(this.get(name), 'removed by request');
+    const service = this.get(name);
+    await this.#registry.add(() => this.#remove(service, 'removed by request'));
   }
 
   /** A run finished: the services tied to it are stopped and removed. */
   runFinished(run: string): void {
     for (const service of [...this.#services.values()]) {
-      if (service.definition.run === run) void this.#remove(service, `its run ${run} finished`);
+      if (service.definition.run === run) void this.#registry.add(() => this.#remove(service, `its run ${run} finished`));
     }
   }
 
   /** Stops every service (the supervisor is stopping); the saved desired state is left as it is. */
   async stopAll(timeoutMs: number): Promise<void> {
     await this.sampler.stop();
-    await Promise.all([...this.#services.values()].map((s) => s.shutdown('the supervisor is stopping', Math.min(timeoutMs, s.definition.stopTimeoutMs))));
-    await Promise.all([...this.#services.values()].map((s) => s.output.close()));
+    const all = [...this.#live];
+    const stopped = Promise.all(all.map((s) => s.shutdown('the supervisor is stopping', Math.min(timeoutMs, s.definition.stopTimeoutMs))));
+    // A stop already under way (a user's, with a long timeout) must not hold the drain: past the
+    // deadline (plus SIGKILL's grace), everything left is killed at once.
+    let timer: NodeJS.Timeout | undefined;
+    const late = await Promise.race([stopped.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeoutMs + 5_000)))]);
+    clearTimeout(timer);
+    if (late) {
+      this.log.warn({ services: all.filter((s) => s.state !== 'stopped').map((s) => s.name) }, 'services still stopping at the drain deadline: killing them');
+      this.killAllNow();
+    }
+    await Promise.all(all.map((s) => s.output.close()));
   }
 
   /** SIGKILL to every process of every service, now (the supervisor is dying). */
   killAllNow(): void {
-    for (const service of this.#services.values()) service.killNow();
+    for (const service of this.#live) service.killNow();
     try {
       signalAll(markedProcesses(`${this.homeId}/`).keys(), 'SIGKILL');
     } catch {
@@ -210,6 +230,10 @@ export class ServiceManager implements ServiceHost {
     return env;
   }
 
+  portsChanged(service: Service): void {
+    if (this.#services.get(service.name) === service) this.#save();
+  }
+
   transition(service: Service, event: ServiceEvent): void {
     if (this.#services.get(service.name) !== service) return; // a replaced service's last words
     this.#publish(service, event);
@@ -228,6 +252,7 @@ export class ServiceManager implements ServiceHost {
     const service = new Service(definition, dir, this, ports);
     service.afterCleanup(this.#leftovers);
     this.#services.set(definition.name, service);
+    this.#live.add(service);
     return service;
   }
 
@@ -240,7 +265,9 @@ export class ServiceManager implements ServiceHost {
   }
 
   async #remove(service: Service, reason: string): Promise<void> {
+    if (service.disposed) return;
     await service.dispose(reason);
+    this.#live.delete(service);
     if (this.#services.get(service.name) !== service) return;
     this.#services.delete(service.name);
     this.#save();
@@ -257,21 +284,44 @@ export class ServiceManager implements ServiceHost {
     }
   }
 
-  async #killLeftovers(stopTimeouts: Map<string, number>): Promise<void> {
+  async #killLeftovers(saved: Map<string, SavedService['definition']>): Promise<void> {
     let found: Map<number, string>;
     try {
       found = markedProcesses(`${this.homeId}/`);
     } catch {
       return;
     }
-    if (found.size === 0) return;
-    const names = new Set([...found.values()].map((marker) => marker.split('/')[1] as string));
-    this.log.warn({ processes: found.size, services: [...names] }, 'killing processes left behind by a supervisor that died');
+    // Groups recorded at launch find what lost its marker (a program that rewrites its
+    // environment for its process title, as redis-server does); the leader's start time rules
+    // out a reused pid.
+    const groups = new Map<string, number>();
+    for (const name of safeReaddir(this.#dir)) {
+      try {
+        const launch = JSON.parse(readFileSync(join(this.#dir, name, LAUNCH_FILE), 'utf8')) as { pgid: number; start: number };
+        if (readStat(launch.pgid)?.start === launch.start) groups.set(name, launch.pgid);
+      } catch {
+        // no launch recorded
+      }
+    }
+    const names = new Set([...[...found.values()].map((marker) => marker.split('/')[1] as string), ...groups.keys()]);
+    if (names.size === 0) return;
+    this.log.warn({ processes: found.size, groups: [...groups.values()], services: [...names] }, 'killing processes left behind by a supervisor that died');
     await Promise.all([...names].map(async (name) => {
-      const timeoutMs = stopTimeouts.get(name) ?? 5_000;
-      const result = await terminateTree({ pgid: null, root: null, marker: `${this.homeId}/${name}/`, signal: 'SIGTERM', timeoutMs });
+      const definition = saved.get(name);
+      const result = await terminateTree({
+        pgid: groups.get(name) ?? null, root: null, marker: `${this.homeId}/${name}/`,
+        signal: (definition?.stopSignal ?? 'SIGTERM') as NodeJS.Signals, timeoutMs: definition?.stopTimeoutMs ?? 5_000,
+      });
       this.#bus.publish('supervisor', { event: 'leftovers', service: name, ...result });
     }));
+  }
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
   }
 }
 

@@ -38,6 +38,7 @@ export class RotatingFile {
   #writing = false;
   #idle: Array<() => void> = [];
   #endsWithNewline = true;
+  #closed = false;
   /** Bytes lost to write errors. */
   dropped = 0;
   lastError: string | null = null;
@@ -54,7 +55,7 @@ export class RotatingFile {
   }
 
   write(chunk: Buffer): void {
-    if (chunk.length === 0) return;
+    if (chunk.length === 0 || this.#closed) return;
     this.#endsWithNewline = chunk[chunk.length - 1] === 10;
     this.#queue.push(chunk);
     this.#queued += chunk.length;
@@ -72,7 +73,9 @@ export class RotatingFile {
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
+  /** Writes what is queued, then closes; later writes are dropped. */
   async close(): Promise<void> {
+    this.#closed = true;
     await this.flush();
     if (this.#fd !== null) closeSync(this.#fd);
     this.#fd = null;
@@ -158,7 +161,7 @@ export class OutputCapture {
   readonly files: Record<OutputStream, RotatingFile>;
   readonly #lines: OutputLine[] = [];
   readonly #maxLines: number;
-  readonly #listeners = new Set<(stream: OutputStream, line: string) => void>();
+  readonly #listeners = new Set<(stream: OutputStream, line: string, generation: number) => void>();
   #generation = 0;
 
   constructor(dir: string, rotation: { maxBytes: number; keep: number }, maxLines = 500) {
@@ -242,7 +245,8 @@ export class OutputCapture {
     return out.reverse();
   }
 
-  onLine(listener: (stream: OutputStream, line: string) => void): () => void {
+  /** Calls `listener` for every new line, with the start (generation) that wrote it. */
+  onLine(listener: (stream: OutputStream, line: string, generation: number) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
@@ -255,6 +259,6 @@ export class OutputCapture {
     this.#lines.push({ time: Date.now(), stream, line, generation });
     // Trimmed in batches, so a chatty service costs O(1) per line.
     if (this.#lines.length >= 2 * this.#maxLines) this.#lines.splice(0, this.#lines.length - this.#maxLines);
-    for (const listener of this.#listeners) listener(stream, line);
+    for (const listener of this.#listeners) listener(stream, line, generation);
   }
 }

@@ -73,6 +73,8 @@ export class ResourceSampler {
     }
     const at = Date.now();
     for (const [service, members] of trees) {
+      // Stopped while this tick read /proc: its figures are no longer its own.
+      if (service.pgid === null || !(service.state === 'starting' || service.state === 'running' || service.state === 'stopping')) continue;
       let cpuPercent = 0;
       let memoryBytes = 0;
       let processes = 0;

@@ -18,7 +18,8 @@
  * - Every transition goes to the host, which gives it a sequence number and publishes it.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import PQueue from 'p-queue';
 import {
   ErrorCode, MuxvisorError, type ResolvedServiceDefinition, type ServiceEvent, type ServiceExit, type ServiceStatus, type ServiceState, substitute,
@@ -27,7 +28,7 @@ import type { Logger } from '../log.js';
 import { OutputCapture } from './output.js';
 import { allocatePort, portIsFree } from './ports.js';
 import { ProbeFailure, probeReady } from './probes.js';
-import { MARKER_ENV, type ProcEntry } from './proc.js';
+import { MARKER_ENV, type ProcEntry, readStat } from './proc.js';
 import { terminateTree, type TerminateResult } from './terminate.js';
 
 export interface ServiceHost {
@@ -39,7 +40,12 @@ export interface ServiceHost {
   baseEnv(): Record<string, string>;
   /** A state change: the host numbers and publishes it. */
   transition(service: Service, event: ServiceEvent): void;
+  /** The service's ports changed (a new one was allocated): they are saved. */
+  portsChanged(service: Service): void;
 }
+
+/** Where a service's directory records the process group and leader start time of its last launch. */
+export const LAUNCH_FILE = 'launch.json';
 
 /** Lines of output an exit or failure event carries. */
 const EXIT_LINES = 20;
@@ -79,6 +85,8 @@ export class Service {
   #restartTimes: number[] = [];
   #consecutive = 0;
   #shuttingDown = false;
+  /** Being removed: nothing starts it again. */
+  #disposed = false;
   /** Stops (stop, restart, shutdown) queued or running: an exit meanwhile is theirs to report. */
   #halting = 0;
   /** Starts (start, restart) queued or running: a waiter keeps waiting for them. */
@@ -95,6 +103,10 @@ export class Service {
     this.ports = { ...definition.ports, ...ports };
     this.output = new OutputCapture(dir, definition.logs);
     this.health = { ready: false, probe: describeProbe(definition), detail: null, at: null };
+  }
+
+  get disposed(): boolean {
+    return this.#disposed;
   }
 
   get name(): string {
@@ -115,7 +127,7 @@ export class Service {
     this.desired = 'running';
     this.#starting++;
     return this.#queue.add(async () => {
-      if (this.state === 'starting' || this.state === 'running' || this.desired !== 'running' || this.#shuttingDown) return;
+      if (this.state === 'starting' || this.state === 'running' || this.desired !== 'running' || this.#shuttingDown || this.#disposed) return;
       this.#clearTimers();
       if (this.state !== 'backoff') {
         this.restarts = 0;
@@ -153,7 +165,7 @@ export class Service {
       this.restarts = 0;
       this.#consecutive = 0;
       this.#restartTimes = [];
-      if (this.desired === 'running' && !this.#shuttingDown) await this.#launch(reason);
+      if (this.desired === 'running' && !this.#shuttingDown && !this.#disposed) await this.#launch(reason);
     }).finally(() => this.#startDone());
   }
 
@@ -183,6 +195,7 @@ export class Service {
 
   /** Stops it for good: the caller forgets the service once this resolves. */
   async dispose(reason: string, timeoutMs = this.definition.stopTimeoutMs): Promise<void> {
+    this.#disposed = true;
     await this.stop(reason, timeoutMs);
     await this.output.close();
   }
@@ -238,13 +251,14 @@ export class Service {
     const attempt = new AbortController();
     this.#attempt = attempt;
     await this.#cleanup;
+    if (attempt.signal.aborted || this.#disposed) return;
     this.startedAt = null;
     this.readyAt = null;
     this.health = { ready: false, probe: describeProbe(this.definition), detail: null, at: null };
     this.#set('starting', reason);
     let child: ChildProcess | null = null;
     try {
-      await this.#preparePorts();
+      if (await this.#preparePorts()) this.#host.portsChanged(this);
       const values = this.#values();
       const cwd = this.definition.cwd ?? this.dir;
       if (!existsSync(cwd)) throw new CannotStart(`its working directory ${cwd} does not exist`);
@@ -256,7 +270,8 @@ export class Service {
         child?.once('spawn', resolve);
         child?.once('error', reject);
       }).catch((error: NodeJS.ErrnoException) => {
-        throw new CannotStart(error.code === 'ENOENT'
+        const Failure = error.code === 'ENOENT' || error.code === 'EACCES' || error.code === 'ENOTDIR' ? CannotStart : ProbeFailure;
+        throw new Failure(error.code === 'ENOENT'
           ? `\`${this.definition.command}\` was not found (PATH=${env.PATH ?? ''})`
           : `\`${this.definition.command}\` could not be started: ${error.message}`);
       });
@@ -264,6 +279,13 @@ export class Service {
       this.pid = child.pid as number;
       this.pgid = this.pid;
       this.startedAt = Date.now();
+      // For a supervisor that finds this group left behind: the leader's start time proves it is
+      // still this group (a marker alone misses programs that rewrite their environment).
+      try {
+        writeFileSync(join(this.dir, LAUNCH_FILE), JSON.stringify({ pgid: this.pgid, start: readStat(this.pid)?.start ?? -1, generation }));
+      } catch (error) {
+        this.log.warn({ err: (error as Error).message }, 'could not record the launch');
+      }
       const started = child;
       child.on('error', (error) => this.log.warn({ err: error.message }, 'child process error'));
       child.once('exit', (code, signal) => this.#exited(started, generation, code, signal));
@@ -272,7 +294,10 @@ export class Service {
       });
       this.log.info({ pid: this.pid, generation, args }, 'service started');
       const detail = await probeReady(this.definition.readiness, {
-        ports: this.ports, linesSinceStart: () => this.output.linesSinceStart(), onLine: (l) => this.output.onLine(l),
+        ports: this.ports, linesSinceStart: () => this.output.linesSinceStart(),
+        onLine: (listener) => this.output.onLine((stream, line, from) => {
+          if (from === generation) listener(stream, line);
+        }),
       }, attempt.signal);
       if (attempt.signal.aborted || this.generation !== generation) return;
       this.#attempt = null;
@@ -332,7 +357,7 @@ export class Service {
   #afterEnd(reason: string, success: boolean, probe?: string, permanent = false): void {
     const policy = this.definition.restart;
     const extra = { ...(this.lastExit !== null && !probe ? { exit: this.lastExit } : {}), ...(probe ? { probe } : {}) };
-    const restart = !permanent && this.desired === 'running' && !this.#shuttingDown && (policy.policy === 'always' || (policy.policy === 'on-failure' && !success));
+    const restart = !permanent && this.desired === 'running' && !this.#shuttingDown && !this.#disposed && (policy.policy === 'always' || (policy.policy === 'on-failure' && !success));
     if (!restart) {
       this.#set(success ? 'exited' : 'failed', reason, extra);
       this.#rejectWaiters();
@@ -384,13 +409,18 @@ export class Service {
 
   async #terminate(child: ChildProcess | null, timeoutMs: number): Promise<TerminateResult> {
     const root = child !== null && child.exitCode === null && child.signalCode === null ? (child.pid ?? null) : null;
-    const result = await terminateTree({ pgid: this.pgid, marker: this.marker, root, signal: this.definition.stopSignal as NodeJS.Signals, timeoutMs });
+    const pgid = this.pgid;
+    const result = await terminateTree({ pgid, marker: this.marker, root, signal: this.definition.stopSignal as NodeJS.Signals, timeoutMs });
+    // Nothing of the group is left, so its id may be reused by any process: forget it.
+    if (result.remaining.length === 0 && this.pgid === pgid && this.#child === null) this.pgid = null;
     if (result.found > 0) this.log.info({ ...result }, 'process tree stopped');
     if (result.remaining.length > 0) this.log.error({ remaining: result.remaining }, 'processes survived SIGKILL');
     return result;
   }
 
-  async #preparePorts(): Promise<void> {
+  /** Fills in the ports of this start; true when one differs from the last start's. */
+  async #preparePorts(): Promise<boolean> {
+    const before = JSON.stringify(this.ports);
     for (const [name, fixed] of Object.entries(this.definition.ports)) {
       if (fixed !== 0) {
         if (!(await portIsFree(fixed))) throw new ProbeFailure(`port ${fixed} (\`${name}\`) is already in use on 127.0.0.1`);
@@ -401,6 +431,7 @@ export class Service {
       if (previous !== undefined && previous !== 0 && (await portIsFree(previous))) continue;
       this.ports[name] = await allocatePort();
     }
+    return JSON.stringify(this.ports) !== before;
   }
 
   #environment(generation: number): Record<string, string> {

@@ -1,6 +1,7 @@
 /**
- * The services' desired state on disk: `<home>/services/state.json`, written atomically (temp
- * file, fsync, rename, directory fsync) with the previous copy kept as `state.json.bak`.
+ * The services' desired state on disk: `<home>/services/_state.json` (a service name cannot
+ * start with `_`, so no service directory collides with it), written atomically (temp
+ * file, fsync, rename, directory fsync) with the previous copy kept as `_state.json.bak`.
  *
  * What is saved: each definition (its `env` included, which the docs say must hold no secrets),
  * whether it should run, and the ports it was given. What is never saved: the values of
@@ -32,7 +33,7 @@ export class ServiceStore {
   readonly #log: Logger;
 
   constructor(dir: string, log: Logger) {
-    this.path = join(dir, 'state.json');
+    this.path = join(dir, '_state.json');
     this.#log = log;
   }
 

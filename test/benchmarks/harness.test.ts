@@ -39,10 +39,25 @@ describe('benchmark harness', () => {
     }
   });
 
+  it('answers the services question in --quick mode: sampling cost and start-to-ready beside their baselines', async () => {
+    const json = join(dir, 'services.json');
+    await run(process.execPath, [script, '--quick', 'services', '--json', json], { timeout: 120_000 });
+    const report = JSON.parse(readFileSync(json, 'utf8'));
+    expect(report.results.map((r: { case: string }) => r.case)).toEqual([
+      'sampling tick, 10 processes cpuMs', 'sampling tick, 10 processes wallMs', 'start-to-ready, trivial service',
+    ]);
+    for (const r of report.results) {
+      for (const side of [r.contender, r.baseline]) {
+        expect(side.samples).toHaveLength(2);
+        for (const v of side.samples) expect(Number.isFinite(v) && v > 0, `${r.case}: ${v}`).toBe(true);
+      }
+    }
+  }, 150_000);
+
   it('refuses an unknown question, naming the known ones', async () => {
     const failure = await run(process.execPath, [script, 'nope']).catch((e: { code: number; stderr: string }) => e);
     expect(failure).toMatchObject({ code: 2 });
-    expect((failure as { stderr: string }).stderr).toMatch(/unknown question `nope` \(known: codec, publish, roundtrip, pipelined, runs\)/);
+    expect((failure as { stderr: string }).stderr).toMatch(/unknown question `nope` \(known: codec, publish, roundtrip, pipelined, runs, services\)/);
   });
 
   it('summarizes repetitions by median and spread', () => {

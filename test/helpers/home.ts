@@ -77,12 +77,15 @@ export async function waitForExit(pid: number, ms: number): Promise<boolean> {
   return !alive(pid);
 }
 
-/** A dead child not yet reaped by its parent still answers kill(0); /proc tells the truth. */
+/**
+ * A dead child not yet reaped by its parent still answers kill(0); /proc tells the truth. A stat
+ * that cannot be read right after kill(0) succeeded means the process was reaped in between: gone.
+ */
 function isZombie(pid: number): boolean {
   try {
-    return /\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    return /\) [ZX] /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
-    return false;
+    return true;
   }
 }
 
