@@ -38,7 +38,8 @@ export interface Found {
 /** Errors that mean "nobody is listening there", as opposed to "somebody refused us". */
 function nobodyHome(error: unknown): boolean {
   const errno = isMuxvisorError(error) ? (error.data as { errno?: string } | undefined)?.errno : undefined;
-  return errno === 'ENOENT' || errno === 'ECONNREFUSED' || (isMuxvisorError(error) && error.code === ErrorCode.Unavailable);
+  // ECONNRESET: a supervisor killed this instant (its socket not yet torn down) refuses this way.
+  return errno === 'ENOENT' || errno === 'ECONNREFUSED' || errno === 'ECONNRESET' || (isMuxvisorError(error) && error.code === ErrorCode.Unavailable);
 }
 
 /**
