@@ -271,7 +271,7 @@ export class ServiceManager implements ServiceHost {
     if (this.#services.get(service.name) !== service) return;
     this.#services.delete(service.name);
     this.#save();
-    this.#bus.publish(SERVICE_TOPIC, { service: service.name, state: 'removed', previous: service.state, reason, pid: null, restarts: service.restarts } satisfies ServiceEvent);
+    this.#publish(service, { service: service.name, state: 'removed', previous: service.state, reason, pid: null, restarts: service.restarts });
     rmSync(service.dir, { recursive: true, force: true });
     this.#owner.activityChanged();
   }
@@ -285,23 +285,28 @@ export class ServiceManager implements ServiceHost {
   }
 
   async #killLeftovers(saved: Map<string, SavedService['definition']>): Promise<void> {
+    // A launch record stays until its tree is confirmed gone, so without any there is nothing to
+    // find, and start-up skips the scan of every process's environment.
+    // Groups recorded at launch also find what lost its marker (a program that rewrites its
+    // environment for its process title, as redis-server does); the leader's start time rules
+    // out a reused pid.
+    const groups = new Map<string, number>();
+    let launches = 0;
+    for (const name of safeReaddir(this.#dir)) {
+      try {
+        const launch = JSON.parse(readFileSync(join(this.#dir, name, LAUNCH_FILE), 'utf8')) as { pgid: number; start: number };
+        launches++;
+        if (readStat(launch.pgid)?.start === launch.start) groups.set(name, launch.pgid);
+      } catch {
+        // no launch recorded
+      }
+    }
+    if (launches === 0) return;
     let found: Map<number, string>;
     try {
       found = markedProcesses(`${this.homeId}/`);
     } catch {
       return;
-    }
-    // Groups recorded at launch find what lost its marker (a program that rewrites its
-    // environment for its process title, as redis-server does); the leader's start time rules
-    // out a reused pid.
-    const groups = new Map<string, number>();
-    for (const name of safeReaddir(this.#dir)) {
-      try {
-        const launch = JSON.parse(readFileSync(join(this.#dir, name, LAUNCH_FILE), 'utf8')) as { pgid: number; start: number };
-        if (readStat(launch.pgid)?.start === launch.start) groups.set(name, launch.pgid);
-      } catch {
-        // no launch recorded
-      }
     }
     const names = new Set([...[...found.values()].map((marker) => marker.split('/')[1] as string), ...groups.keys()]);
     if (names.size === 0) return;

@@ -18,7 +18,7 @@
  * - Every transition goes to the host, which gives it a sequence number and publishes it.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import PQueue from 'p-queue';
 import {
@@ -412,7 +412,10 @@ export class Service {
     const pgid = this.pgid;
     const result = await terminateTree({ pgid, marker: this.marker, root, signal: this.definition.stopSignal as NodeJS.Signals, timeoutMs });
     // Nothing of the group is left, so its id may be reused by any process: forget it.
-    if (result.remaining.length === 0 && this.pgid === pgid && this.#child === null) this.pgid = null;
+    if (result.remaining.length === 0 && this.pgid === pgid && this.#child === null) {
+      this.pgid = null;
+      rmSync(join(this.dir, LAUNCH_FILE), { force: true });
+    }
     if (result.found > 0) this.log.info({ ...result }, 'process tree stopped');
     if (result.remaining.length > 0) this.log.error({ remaining: result.remaining }, 'processes survived SIGKILL');
     return result;
