@@ -15,7 +15,9 @@ import {
 import { type CallOptions, ClientConnection } from './connection.js';
 import { type ExitParticipant, registerExit, unregisterExit } from './exit.js';
 import { type ConnectOptions, type ResolvedConnectOptions, resolveConnectOptions } from './options.js';
+import { type EventsOptions, type EventsSubscription, subscribeEvents, type SupervisorEvent } from './events.js';
 import { Run } from './run.js';
+import { RunQueries } from './runs.js';
 import { Services } from './services.js';
 import { findOrStart } from './start.js';
 
@@ -42,6 +44,8 @@ export class Client extends EventEmitter implements ExitParticipant {
   readonly started: boolean;
   /** Companion processes the supervisor runs: add, start, stop, get, subscribe, ... */
   readonly services: Services;
+  /** Questions about runs, open or recorded: list, get (with summary), read, verify. */
+  readonly runs: RunQueries;
   readonly #conn: ClientConnection;
   readonly #options: ResolvedConnectOptions;
   readonly #runs = new Set<Run>();
@@ -56,6 +60,7 @@ export class Client extends EventEmitter implements ExitParticipant {
     this.#socketPath = socketPath;
     this.started = started;
     this.services = new Services(conn);
+    this.runs = new RunQueries(conn);
     conn.on('warning', (error: MuxvisorError) => this.emit('warning', error));
     conn.on('close', (error: MuxvisorError | null) => {
       unregisterExit(this);
@@ -109,6 +114,25 @@ export class Client extends EventEmitter implements ExitParticipant {
 
   status(options?: CallOptions): Promise<Record<string, unknown>> {
     return this.request('status', undefined, options) as Promise<Record<string, unknown>>;
+  }
+
+  /** Every client connected to the supervisor: pid, name, runs, pending requests, bytes, age. */
+  connections(options?: CallOptions): Promise<Array<Record<string, unknown>>> {
+    return this.request('connections.list', undefined, options) as Promise<Array<Record<string, unknown>>>;
+  }
+
+  /** Every state change (services, runs, the supervisor itself) in order, replay first. */
+  events(onEvent: (event: SupervisorEvent) => void, options?: EventsOptions): Promise<EventsSubscription> {
+    return subscribeEvents(this.#conn, onEvent, options);
+  }
+
+  /**
+   * Asks the supervisor to drain and stop (open runs end `interrupted`, services stop). Resolves
+   * with its pid once it has agreed; it is gone when that pid is.
+   */
+  async shutdown(options?: CallOptions): Promise<{ pid: number }> {
+    const answer = (await this.request('shutdown', undefined, options)) as { pid: number };
+    return { pid: answer.pid };
   }
 
   /** One round trip to the supervisor; resolves with its duration in milliseconds. */

@@ -12,6 +12,8 @@
 export { Client, connect, type OpenRunOptions, RUN_ENV } from './client.js';
 export type { CallOptions } from './connection.js';
 export type { ConnectOptions } from './options.js';
+export type { EventsOptions, EventsSubscription, EventTopic, SupervisorEvent } from './events.js';
+export type { ResumePoint, RunInfo, RunPage, RunQueries, VerifyResult } from './runs.js';
 export { type FinishOptions, type FinishResult, type HistoryOptions, Run, type SyncResult } from './run.js';
 export {
   type AddOptions as AddServiceOptions, type ServiceEvents, type ServiceLogLine, Services, type StartOptions as StartServiceOptions,

@@ -132,6 +132,40 @@ export class Services {
   }
 
   /**
+   * The last `lines` lines, then every new line as the service writes it, until `close()`.
+   * `onEnd` hears why it ended on its own: the service was removed (MUXVISOR_UNKNOWN_SERVICE), the
+   * connection closed, or the process read too slowly (MUXVISOR_OVERLOADED).
+   */
+  async followLogs(
+    name: string,
+    onLine: (line: ServiceLogLine) => void,
+    options: CallOptions & { lines?: number; onEnd?: (error: MuxvisorError) => void } = {},
+  ): Promise<{ files: { stdout: string; stderr: string }; close: () => void }> {
+    const { lines, onEnd, ...call } = options;
+    let held: Event[] | null = [];
+    let close = () => undefined as void;
+    const deliver = (e: Event) => {
+      const data = e.data as { removed?: boolean; stream: 'stdout' | 'stderr'; line: string };
+      if (data.removed) {
+        close();
+        onEnd?.(new MuxvisorError(ErrorCode.UnknownService, `service ${name} was removed`, { data: { name } }));
+      } else {
+        onLine({ time: e.time, stream: data.stream, line: data.line });
+      }
+    };
+    const args: Record<string, unknown> = { name, follow: true };
+    if (lines !== undefined) args.lines = lines;
+    const { result, end } = await this.#conn.subscribe('services.logs', args, (e: Event) => (held === null ? deliver(e) : held.push(e)), onEnd ?? (() => undefined), call);
+    close = end;
+    const answer = result as { lines: ServiceLogLine[]; files: { stdout: string; stderr: string } };
+    for (const line of answer.lines) onLine(line);
+    const waiting = held;
+    held = null;
+    for (const e of waiting) deliver(e);
+    return { files: answer.files, close: end };
+  }
+
+  /**
    * Calls `onEvent` for every state change of every service, in order (`seq` counts up by one).
    * With `since`, `onEvent` first gets the events after that seq that the supervisor still has
    * (`replay` is null when it no longer has them all: rely on `services` then).

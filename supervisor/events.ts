@@ -6,6 +6,9 @@
  * Contract: `publish` delivers synchronously to every subscriber, in seq order; a subscriber must
  * not throw (one that does is dropped, and the others still get the event).
  */
+/** The supervisor's own life: started, draining, a worker thread failed, leftovers killed. */
+export const SUPERVISOR_TOPIC = 'supervisor';
+
 export interface BusEvent {
   topic: string;
   seq: number;

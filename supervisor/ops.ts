@@ -2,23 +2,26 @@
  * Supervisor operations: REQUESTs on channel 0. Each takes the request's `args` and returns the
  * result (or a promise of it); a throw is answered as an error. PROTOCOL.md lists them.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { ErrorCode, MuxvisorError, PROTOCOL_VERSIONS } from '../protocol/index.js';
 import type { OpContext } from './connection.js';
+import { type BusEvent, SUPERVISOR_TOPIC } from './events.js';
 import type { Supervisor } from './server.js';
+import { runOperations } from './run-ops.js';
+import { SERVICE_TOPIC } from './services/manager.js';
 import { serviceOperations } from './services/ops.js';
+import { RUN_TOPIC } from './stream-mux.js';
 
 export type Operation = (supervisor: Supervisor, args: Record<string, unknown>, ctx: OpContext) => unknown;
 
 export const operations: Readonly<Record<string, Operation>> = {
   ...serviceOperations,
+  ...runOperations,
   status: (s) => status(s),
   'connections.list': (s) => [...s.connections()].map((c) => ({
     conn: c.id, pid: c.pid, name: c.name, state: c.state, runs: c.channelCount, pending: c.inflightCount,
     bytesIn: c.bytesIn, bytesOut: c.writer.bytesWritten, recordsIn: c.recordsIn, requestsIn: c.requestsIn, ageMs: Date.now() - c.connectedAt,
   })),
-  'runs.list': (s, args) => ({ open: openRuns(s), recorded: args.recorded === false ? [] : recordedRuns(s.layout.runsDir) }),
+  events: (s, a, ctx) => subscribeEvents(s, a, ctx),
   shutdown: (s, _args, { conn }) => {
     setImmediate(() => void s.close(`shutdown requested by pid ${conn.pid} ${conn.name}`));
     return { stopping: true, pid: process.pid };
@@ -70,31 +73,40 @@ function servicesSummary(s: Supervisor) {
   return { count: s.services.size, byState, cpuPercent, memoryBytes, sampler: { intervalMs, ticks, lastTick } };
 }
 
-function openRuns(s: Supervisor) {
-  return [...s.mux.values()].map((r) => ({
-    run: r.id, state: r.state, records: r.records, bytes: r.bytes, worker: r.worker.index, openedAt: r.openedAt,
-    handler: r.order.handler ?? 'default', restarts: r.restarts,
-    owners: [...r.owners.keys()].map((o) => ({ conn: o.id, pid: o.pid, name: o.name })),
-  }));
-}
+/** Topics a client may subscribe to with `events`. */
+const TOPICS: readonly string[] = [SERVICE_TOPIC, RUN_TOPIC, SUPERVISOR_TOPIC];
 
-/** What meta.json says of every run recorded in this home, newest first. */
-export function recordedRuns(runsDir: string): Array<Record<string, unknown>> {
-  let names: string[];
-  try {
-    names = readdirSync(runsDir);
-  } catch {
-    return [];
+/**
+ * Subscription to several topics at once (default: all). Answers with each topic's current seq,
+ * the kept events after `since[topic]` merged in time order (`lost` names the topics whose
+ * history no longer reaches back that far), then EVENT frames in the order they happen.
+ */
+function subscribeEvents(s: Supervisor, a: Record<string, unknown>, ctx: OpContext) {
+  const topics = a.topics === undefined ? TOPICS : a.topics;
+  if (!Array.isArray(topics) || topics.length === 0 || !topics.every((t) => typeof t === 'string' && TOPICS.includes(t))) {
+    throw new MuxvisorError(ErrorCode.InvalidArgument, `\`topics\` must be a non-empty list of ${TOPICS.join(', ')}`, { data: { known: TOPICS } });
   }
-  const runs: Array<Record<string, unknown>> = [];
-  for (const name of names) {
-    try {
-      runs.push(JSON.parse(readFileSync(join(runsDir, name, 'meta.json'), 'utf8')) as Record<string, unknown>);
-    } catch {
-      // a run directory without readable meta: not one of ours, or being created right now
-    }
+  const since = a.since ?? {};
+  if (typeof since !== 'object' || since === null || Array.isArray(since) || !Object.values(since).every((v) => Number.isSafeInteger(v) && (v as number) >= 0)) {
+    throw new MuxvisorError(ErrorCode.InvalidArgument, '`since` must map topics to the last seq seen: { service: 12, run: 3 }');
   }
-  return runs.sort((a, b) => Number(b.openedAt ?? 0) - Number(a.openedAt ?? 0));
+  const current: Record<string, number> = {};
+  const replay: BusEvent[] = [];
+  const lost: string[] = [];
+  for (const topic of topics as string[]) {
+    current[topic] = s.bus.current(topic);
+    const after = (since as Record<string, number>)[topic];
+    if (after === undefined) continue;
+    const kept = s.bus.since(topic, after);
+    if (kept === null) lost.push(topic);
+    else replay.push(...kept);
+  }
+  replay.sort((x, y) => x.time - y.time);
+  const cancels = (topics as string[]).map((topic) => s.bus.subscribe(topic, (event) => ctx.conn.event(ctx.id, event)));
+  ctx.subscribe(() => {
+    for (const cancel of cancels) cancel();
+  });
+  return { topics, current, replay, lost };
 }
 
 export function unknownOp(op: string): MuxvisorError {

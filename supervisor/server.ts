@@ -17,7 +17,7 @@ import {
   encodeFrameWithValue, ErrorCode, formatServiceEnv, HEADER_BYTES, type HomeLayout, homeLayout, Kind, MuxvisorError,
 } from '../protocol/index.js';
 import { Connection, type ConnectionHost, type OpContext } from './connection.js';
-import { EventBus } from './events.js';
+import { EventBus, SUPERVISOR_TOPIC } from './events.js';
 import { ensureToken, prepareDirs, recoverAbandonedRuns, removeRuntimeFiles, removeStaleSocket, writePid } from './home.js';
 import { acquireHomeLock, type HomeLock } from './lock.js';
 import { createLogger, type Logger } from './log.js';
@@ -58,7 +58,8 @@ export class Supervisor implements ConnectionHost, MuxOwner, PoolOwner, Services
   /** Traffic of connections already closed; live ones are summed on demand. */
   readonly #closedTotals: Totals = { bytesIn: 0, bytesOut: 0, recordsIn: 0, requestsIn: 0 };
   #lastSample: { at: number; totals: Totals };
-  #rates = { recordsPerSec: 0, requestsPerSec: 0, bytesInPerSec: 0, bytesOutPerSec: 0 };
+  #rates = { recordsPerSec: 0, requestsPerSec: 0, bytesInPerSec: 0, bytesOutPerSec: 0, cpuPercent: 0 };
+  #lastCpu = process.cpuUsage();
   readonly #timers: NodeJS.Timeout[] = [];
   #idleTimer: NodeJS.Timeout | null = null;
   #closing: Promise<void> | null = null;
@@ -80,7 +81,7 @@ export class Supervisor implements ConnectionHost, MuxOwner, PoolOwner, Services
       highWaterBytes: options.workerHighWaterBytes, ringBytes: 2 * options.workerHighWaterBytes,
       maxPayloadBytes: options.maxPayloadBytes, maxDedicated: options.maxDedicatedWorkers,
     }, this);
-    this.mux = new StreamMux(this.pool, { runsDir: layout.runsDir, requestTimeoutMs: options.requestTimeoutMs, fsyncIntervalMs: options.fsyncIntervalMs }, this, log);
+    this.mux = new StreamMux(this.pool, { runsDir: layout.runsDir, requestTimeoutMs: options.requestTimeoutMs, fsyncIntervalMs: options.fsyncIntervalMs }, this, log, this.bus);
     this.services = new ServiceManager(layout, this.bus, this, log, options.serviceSampleMs);
     // Half-open: when a client ends its side, ours stays writable long enough to say why we close.
     this.#listener = createServer({ allowHalfOpen: true }, (socket) => this.#accept(socket));
@@ -122,6 +123,7 @@ export class Supervisor implements ConnectionHost, MuxOwner, PoolOwner, Services
     chmodSync(this.layout.socketPath, 0o600);
     writePid(this.layout.pidPath);
     this.log.info({ socket: this.layout.socketPath, version: this.server.version, options: this.options }, 'supervisor listening');
+    this.bus.publish(SUPERVISOR_TOPIC, { event: 'started', pid: process.pid, version: this.server.version });
     this.#timers.push(setInterval(() => this.#sample(), 1_000));
     if (this.options.parentPid !== null) this.#timers.push(setInterval(() => this.#checkParent(), 1_000));
     this.#armIdle();
@@ -256,6 +258,7 @@ export class Supervisor implements ConnectionHost, MuxOwner, PoolOwner, Services
 
   failed(worker: WorkerHandle, reason: string, retained: Buffer[], blamed: number | null): void {
     this.workerFailures++;
+    this.bus.publish(SUPERVISOR_TOPIC, { event: 'worker-failed', worker: worker.index, reason, runs: worker.runs.size });
     this.mux.workerFailed(worker, reason, retained, blamed);
   }
 
@@ -269,6 +272,7 @@ export class Supervisor implements ConnectionHost, MuxOwner, PoolOwner, Services
     const deadline = Date.now() + this.options.drainTimeoutMs;
     this.state = 'draining';
     this.log.info({ reason, runs: this.mux.size, connections: this.#connections.size }, 'draining');
+    this.bus.publish(SUPERVISOR_TOPIC, { event: 'draining', reason, runs: this.mux.size, connections: this.#connections.size });
     for (const t of this.#timers) clearInterval(t);
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
     this.#listener.close();
@@ -326,8 +330,13 @@ export class Supervisor implements ConnectionHost, MuxOwner, PoolOwner, Services
     const totals = this.traffic();
     const dt = (now - this.#lastSample.at) / 1000;
     const prev = this.#lastSample.totals;
+    const cpu = process.cpuUsage();
+    const cpuMicros = cpu.user + cpu.system - this.#lastCpu.user - this.#lastCpu.system;
+    this.#lastCpu = cpu;
     if (dt > 0) {
       this.#rates = {
+        // Of one core, over the last second (workers' threads included: they share the process).
+        cpuPercent: Math.max(0, cpuMicros / 1e4 / dt),
         recordsPerSec: Math.max(0, (totals.recordsIn - prev.recordsIn) / dt),
         requestsPerSec: Math.max(0, (totals.requestsIn - prev.requestsIn) / dt),
         bytesInPerSec: Math.max(0, (totals.bytesIn - prev.bytesIn) / dt),

@@ -10,6 +10,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeValue, ErrorCode, isValidRunId, MuxvisorError, type Open } from '../protocol/index.js';
+import type { EventBus } from './events.js';
 import type { Logger } from './log.js';
 import { type Owner, RunStream } from './run-stream.js';
 import { type FinishOrder, forEachEntry, Op, type OpenOrder } from './workers/batch.js';
@@ -34,19 +35,25 @@ export interface MuxOwner {
   runFinished(run: RunStream): void;
 }
 
+/** The event topic of runs opening and finishing. */
+export const RUN_TOPIC = 'run';
+
 export class StreamMux {
   readonly #runs = new Map<string, RunStream>();
   readonly #pool: WorkerPool;
   readonly #settings: MuxSettings;
   readonly #owner: MuxOwner;
   readonly #log: Logger;
+  /** Topic `run`: opened and finished, in order (PROTOCOL.md section 8). */
+  readonly #bus: EventBus;
   #finishedWaiters: Array<() => void> = [];
   /** Counters since start. */
   opened = 0;
   finished = 0;
   crashed = 0;
 
-  constructor(pool: WorkerPool, settings: MuxSettings, owner: MuxOwner, log: Logger) {
+  constructor(pool: WorkerPool, settings: MuxSettings, owner: MuxOwner, log: Logger, bus: EventBus) {
+    this.#bus = bus;
     this.#pool = pool;
     this.#settings = settings;
     this.#owner = owner;
@@ -94,6 +101,7 @@ export class StreamMux {
     this.opened++;
     this.#pool.add(worker, Op.Open, slot, owner.id, requestId, ...payload({ ...order, answer: { conn: owner.id, id: requestId, channel } }));
     this.#log.info({ run: run.id, conn: owner.id, worker: worker.index, handler: order.handler ?? 'default' }, 'run opened');
+    this.#bus.publish(RUN_TOPIC, { event: 'opened', run: run.id, handler: order.handler ?? 'default', by: { pid: owner.pid, name: owner.name } });
     return run;
   }
 
@@ -212,6 +220,7 @@ export class StreamMux {
         this.#runs.delete(run.id);
         this.finished++;
         this.#log.info({ run: run.id, status: event.status, records: event.records, bytes: event.bytes }, 'run finished');
+        this.#bus.publish(RUN_TOPIC, { event: 'finished', run: run.id, status: event.status, reason: event.reason ?? run.finishOrder?.reason ?? null, records: event.records, bytes: event.bytes });
         this.#owner.runFinished(run);
         if (this.#runs.size === 0) {
           for (const resolve of this.#finishedWaiters) resolve();

@@ -160,6 +160,77 @@ function* entriesOf(path: string, fromRecord: number, limit: number, from: Resum
   }
 }
 
+/** What `walkRunLog` shows its visitor: one valid entry. */
+export interface WalkedEntry {
+  type: EntryType;
+  offset: number;
+  end: number;
+  /** Record index for RECORD entries, -1 for the others. */
+  index: number;
+  /** A view into the read buffer: valid only during the visit (copy it to keep it). */
+  payload: Buffer;
+}
+
+export interface WalkOptions {
+  /** Start here instead of after the file header (an entry boundary from an earlier walk). */
+  from?: ResumePoint;
+  /** Aborting rejects the walk with the signal's reason at the next slice. */
+  signal?: AbortSignal;
+  /**
+   * The walk gives the event loop back after this much work, so a log of gigabytes never blocks
+   * its thread for longer.
+   * @default 5
+   */
+  sliceMs?: number;
+}
+
+/**
+ * `scanRunLog`, cut into slices of at most `sliceMs` with the event loop given back between them,
+ * calling `visit` for each valid entry from `from` on. For the supervisor's main thread, where a
+ * diagnostic (verify, tail, a finished run's summary) must not stall the clients. Resolves with
+ * the scan's result (counts from `from` on); rejects MUXVISOR_STORAGE as `scanRunLog` throws.
+ */
+export async function walkRunLog(path: string, visit: (entry: WalkedEntry) => void, options: WalkOptions = {}): Promise<ScanResult> {
+  const sliceMs = options.sliceMs ?? 5;
+  const fd = openForReading(path);
+  try {
+    const cursor = new EntryCursor(fd, path);
+    const from = options.from ?? { offset: FILE_HEADER_BYTES, index: 0 };
+    cursor.offset = from.offset;
+    let index = from.index;
+    let entries = 0;
+    let records = 0;
+    let open: Uint8Array | null = null;
+    let finish: Uint8Array | null = null;
+    const entry: WalkedEntry = { type: EntryType.Record, offset: 0, end: 0, index: -1, payload: Buffer.alloc(0) };
+    let sliceStart = performance.now();
+    while (cursor.next()) {
+      entries++;
+      entry.type = cursor.type;
+      entry.offset = cursor.entryOffset;
+      entry.end = cursor.offset;
+      entry.payload = cursor.payload();
+      if (cursor.type === EntryType.Record) {
+        records++;
+        entry.index = index++;
+      } else {
+        entry.index = -1;
+        if (cursor.type === EntryType.Open && open === null) open = Buffer.from(entry.payload);
+        else if (cursor.type === EntryType.Finish) finish = Buffer.from(entry.payload);
+      }
+      visit(entry);
+      if ((entries & 255) === 0 && performance.now() - sliceStart > sliceMs) {
+        await new Promise((resolve) => setImmediate(resolve));
+        options.signal?.throwIfAborted();
+        sliceStart = performance.now();
+      }
+    }
+    return { entries, records, validBytes: cursor.offset, fileBytes: cursor.fileBytes, torn: cursor.torn, finished: finish !== null, open, finish };
+  } finally {
+    closeSync(fd);
+  }
+}
+
 const READ_CHUNK_BYTES = 1024 * 1024;
 
 /**

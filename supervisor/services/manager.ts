@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import {
   ErrorCode, type HomeLayout, MuxvisorError, resolveServiceDefinition, type ServiceEvent, type ServiceStatus, SERVICE_ENV,
 } from '../../protocol/index.js';
-import type { EventBus } from '../events.js';
+import { type EventBus, SUPERVISOR_TOPIC } from '../events.js';
 import type { Logger } from '../log.js';
 import { markedProcesses, MARKER_ENV, readStat, signalAll } from './proc.js';
 import { ResourceSampler } from './sampler.js';
@@ -317,7 +317,7 @@ export class ServiceManager implements ServiceHost {
         pgid: groups.get(name) ?? null, root: null, marker: `${this.homeId}/${name}/`,
         signal: (definition?.stopSignal ?? 'SIGTERM') as NodeJS.Signals, timeoutMs: definition?.stopTimeoutMs ?? 5_000,
       });
-      this.#bus.publish('supervisor', { event: 'leftovers', service: name, ...result });
+      this.#bus.publish(SUPERVISOR_TOPIC, { event: 'leftovers', service: name, ...result });
     }));
   }
 }

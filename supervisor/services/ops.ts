@@ -6,6 +6,9 @@ import { ErrorCode, MuxvisorError } from '../../protocol/index.js';
 import type { Operation } from '../ops.js';
 import { SERVICE_TOPIC } from './manager.js';
 
+/** Topic of the EVENTs of `services.logs` with `follow`. */
+const LOG_TOPIC = 'service.log';
+
 export const serviceOperations: Readonly<Record<string, Operation>> = {
   'services.add': (s, a) => s.services.add(a.definition, {
     inherited: envValues(a.inherited), replace: flag(a, 'replace', false), start: flag(a, 'start', true),
@@ -26,10 +29,28 @@ export const serviceOperations: Readonly<Record<string, Operation>> = {
     await service.waitReady(ctx.signal);
     return service.info();
   },
-  'services.logs': (s, a) => {
+  /**
+   * The last `lines` lines (stdout and stderr in order). With `follow: true` it is a subscription:
+   * then every new line is an EVENT on topic `service.log` ({time, stream, line}, seq counting
+   * from 1), and one `{ removed: true }` event ends it if the service is removed.
+   */
+  'services.logs': (s, a, ctx) => {
     const service = s.services.get(name(a));
     const lines = a.lines === undefined ? 100 : count(a, 'lines', 10_000);
-    return { service: service.name, lines: service.output.last(lines).map(({ time, stream, line }) => ({ time, stream, line })), files: service.output.paths };
+    const answer = { service: service.name, lines: service.output.last(lines).map(({ time, stream, line }) => ({ time, stream, line })), files: service.output.paths };
+    if (!flag(a, 'follow', false)) return answer;
+    let seq = 0;
+    const send = (data: unknown) => ctx.conn.event(ctx.id, { topic: LOG_TOPIC, seq: ++seq, time: Date.now(), data });
+    const offLine = service.output.onLine((stream, line) => send({ stream, line }));
+    const offBus = s.bus.subscribe(SERVICE_TOPIC, (event) => {
+      const e = event.data as { service?: string; state?: string };
+      if (e.service === service.name && e.state === 'removed') send({ removed: true });
+    });
+    ctx.subscribe(() => {
+      offLine();
+      offBus();
+    });
+    return answer;
   },
   /**
    * Subscription to topic `service`. Answers with the current seq, the services as they are, and

@@ -1,0 +1,4 @@
+/** Placeholder while `doctor` is written (this session). */
+import type { Command } from 'commander';
+
+export function registerDoctor(_program: Command): void {}

@@ -1,0 +1,143 @@
+/**
+ * What every command gets: the home, the output mode (`--json`, colour), a deadline, a way to
+ * reach the supervisor, and one wrapper (`action`) that turns what a command returns or throws
+ * into output and an exit code. The CLI reaches the supervisor through lib/ like any client.
+ */
+import type { Command } from 'commander';
+import { defaultHome, ErrorCode, type HomeLayout, homeLayout, isMuxvisorError, MuxvisorError } from '../../protocol/index.js';
+import { type Client, connect } from '../client.js';
+import type { ConnectOptions } from '../options.js';
+import { CliError, ExitCode, exitCodeFor } from './exit-codes.js';
+import { type Colors, colors, wantColor } from './format.js';
+
+/** Options every command takes (on the program, before or after the command's name). */
+export interface GlobalOptions {
+  home?: string;
+  json?: boolean;
+  color?: boolean;
+  timeout?: string;
+}
+
+export interface Ctx {
+  readonly home: string;
+  readonly layout: HomeLayout;
+  /** Print JSON (one document, or JSON lines for streams) instead of text. */
+  readonly json: boolean;
+  readonly c: Colors;
+  /** Deadline of each request and of connecting. */
+  readonly timeoutMs: number;
+  /** Aborts on SIGINT or SIGTERM: a following command stops and exits 0. */
+  readonly signal: AbortSignal;
+  out(text: string): void;
+  /** Prints `value` as JSON (one line, so streams are JSON lines). */
+  outJson(value: unknown): void;
+  warn(text: string): void;
+  /**
+   * The supervisor's client. Reporting commands pass `start: false` (the default): when none runs
+   * they fail with exit code 3 instead of starting one.
+   */
+  connect(options?: { start?: boolean; supervisor?: ConnectOptions['supervisor'] }): Promise<Client>;
+}
+
+/** The name this CLI gives itself in the supervisor's connection list. */
+export const CLIENT_NAME = 'muxvisor-cli';
+
+export function makeContext(globals: GlobalOptions): Ctx {
+  const home = globals.home !== undefined ? globals.home : defaultHome();
+  const layout = homeLayout(home);
+  const timeoutMs = globals.timeout === undefined ? 10_000 : Number(globals.timeout);
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new CliError(ExitCode.Usage, 'MUXVISOR_CLI_USAGE', `--timeout must be a positive number of milliseconds, got \`${globals.timeout}\``);
+  const abort = new AbortController();
+  const stop = () => abort.abort(new MuxvisorError(ErrorCode.Cancelled, 'interrupted'));
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  const clients: Client[] = [];
+  const ctx: Ctx & { clients: Client[] } = {
+    home: layout.home,
+    layout,
+    json: globals.json === true,
+    c: colors(globals.json !== true && wantColor(process.stdout, globals.color !== false)),
+    timeoutMs,
+    signal: abort.signal,
+    clients,
+    out: (text) => void process.stdout.write(`${text}\n`),
+    outJson: (value) => void process.stdout.write(`${JSON.stringify(value, jsonReplacer)}\n`),
+    warn: (text) => void process.stderr.write(`${text}\n`),
+    async connect(options = {}) {
+      const start = options.start ?? false;
+      try {
+        const client = await connect({
+          home: layout.home, name: CLIENT_NAME, start, timeoutMs: start ? Math.max(timeoutMs, 15_000) : timeoutMs,
+          requestTimeoutMs: timeoutMs, handleExit: false, exportEnv: false,
+          ...(options.supervisor === undefined ? {} : { supervisor: options.supervisor }),
+        });
+        clients.push(client);
+        return client;
+      } catch (error) {
+        if (!start && isMuxvisorError(error) && error.code === ErrorCode.Unavailable) throw notRunning(layout);
+        throw error;
+      }
+    },
+  };
+  return ctx;
+}
+
+export function notRunning(layout: HomeLayout): CliError {
+  return new CliError(ExitCode.NotRunning, 'MUXVISOR_NOT_RUNNING', `no supervisor is running for home ${layout.home} (nothing answers at ${layout.socketPath}); start one with \`muxvisor start${homeFlag(layout)}\``);
+}
+
+/** ` --home <dir>` when the home is not the default one, for commands we suggest. */
+export function homeFlag(layout: HomeLayout): string {
+  return layout.home === defaultHome() ? '' : ` --home ${layout.home}`;
+}
+
+/**
+ * Wraps a command's body: builds its context from the global options, runs it, closes its
+ * clients, and sets the exit code. A thrown error is printed once: as text on stderr, or with
+ * `--json` as `{"error": {code, message, exitCode, data}}` on stdout.
+ */
+export function action<A extends unknown[]>(body: (ctx: Ctx, ...args: A) => Promise<ExitCode | void>): (...args: unknown[]) => Promise<void> {
+  return async (...args: unknown[]) => {
+    const command = args.at(-1) as Command;
+    const globals = command.optsWithGlobals<GlobalOptions>();
+    let ctx: (Ctx & { clients?: Client[] }) | null = null;
+    let code: ExitCode = ExitCode.Ok;
+    try {
+      ctx = makeContext(globals);
+      code = (await body(ctx, ...(args.slice(0, -1) as A))) ?? ExitCode.Ok;
+    } catch (error) {
+      code = exitCodeFor(error);
+      report(error, code, globals.json === true);
+    } finally {
+      for (const client of ctx?.clients ?? []) await client.close().catch(() => client.destroy());
+    }
+    process.exitCode = code;
+  };
+}
+
+function report(error: unknown, exitCode: ExitCode, json: boolean): void {
+  const e = error as { code?: string; message?: string; data?: unknown };
+  const code = error instanceof CliError || isMuxvisorError(error) ? (e.code as string) : 'MUXVISOR_CLI_FAILURE';
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ error: { code, message: e.message ?? String(error), exitCode, data: e.data ?? null } }, jsonReplacer)}\n`);
+  } else {
+    process.stderr.write(`muxvisor: ${e.message ?? String(error)}\n`);
+    if (code === 'MUXVISOR_CLI_FAILURE' && process.env.MUXVISOR_DEBUG) process.stderr.write(`${(error as Error).stack}\n`);
+  }
+}
+
+/**
+ * JSON for values msgpack can carry and JSON cannot: bytes as `{"$base64": "..."}`, big integers
+ * as decimal strings, Maps as objects, non-finite numbers as strings ("NaN", "Infinity").
+ */
+export function jsonReplacer(_key: string, value: unknown): unknown {
+  if (typeof value === 'bigint') return value.toString();
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
+  if (value instanceof Uint8Array) return { $base64: Buffer.from(value).toString('base64') };
+  if (value !== null && typeof value === 'object' && (value as { type?: unknown }).type === 'Buffer' && Array.isArray((value as { data?: unknown }).data)) {
+    return { $base64: Buffer.from((value as { data: number[] }).data).toString('base64') };
+  }
+  if (value instanceof Map) return Object.fromEntries(value);
+  if (value instanceof Set) return [...value];
+  return value;
+}
