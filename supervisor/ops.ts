@@ -62,12 +62,14 @@ export function status(s: Supervisor) {
 
 function servicesSummary(s: Supervisor) {
   const byState: Record<string, number> = {};
-  let cpuPercent = 0;
-  let memoryBytes = 0;
+  // null until some service has been sampled: "not measured yet" is not "0 bytes".
+  let cpuPercent: number | null = null;
+  let memoryBytes: number | null = null;
   for (const service of s.services.values()) {
     byState[service.state] = (byState[service.state] ?? 0) + 1;
-    cpuPercent += service.usage?.cpuPercent ?? 0;
-    memoryBytes += service.usage?.memoryBytes ?? 0;
+    if (service.usage === null || service.usage === undefined) continue;
+    cpuPercent = (cpuPercent ?? 0) + service.usage.cpuPercent;
+    memoryBytes = (memoryBytes ?? 0) + service.usage.memoryBytes;
   }
   const { intervalMs, ticks, lastTick } = s.services.sampler;
   return { count: s.services.size, byState, cpuPercent, memoryBytes, sampler: { intervalMs, ticks, lastTick } };

@@ -1,4 +1,46 @@
-/** Placeholder while `ping` is written (this session). */
+/**
+ * `muxvisor ping [-n N]`: round trips to the supervisor, with latency percentiles from an HDR
+ * histogram (hdr-histogram-js), so one slow round trip shows instead of vanishing in an average.
+ */
 import type { Command } from 'commander';
+import * as hdr from 'hdr-histogram-js';
+import { action } from '../context.js';
+import { CliError, ExitCode } from '../exit-codes.js';
 
-export function registerPing(_program: Command): void {}
+export function registerPing(program: Command): void {
+  program
+    .command('ping')
+    .description('round-trip latency to the supervisor: min, p50, p90, p99, max')
+    .option('-n, --count <n>', 'round trips', '100')
+    .option('-i, --interval <ms>', 'pause between round trips', '0')
+    .addHelpText('after', '\nExamples:\n  $ muxvisor ping\n  $ muxvisor ping -n 10000 --json')
+    .action(action(async (ctx, flags: { count: string; interval: string }) => {
+      const n = Number(flags.count);
+      const interval = Number(flags.interval);
+      if (!Number.isInteger(n) || n < 1 || n > 10_000_000) throw new CliError(ExitCode.Usage, 'MUXVISOR_CLI_USAGE', `--count must be 1..10000000, got \`${flags.count}\``);
+      if (!Number.isFinite(interval) || interval < 0) throw new CliError(ExitCode.Usage, 'MUXVISOR_CLI_USAGE', `--interval must be >= 0 ms, got \`${flags.interval}\``);
+      const client = await ctx.connect();
+      const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
+      let sent = 0;
+      try {
+        for (; sent < n && !ctx.signal.aborted; sent++) {
+          const ms = await client.ping({ timeoutMs: ctx.timeoutMs });
+          histogram.recordValue(Math.max(1, Math.round(ms * 1000)));
+          if (interval > 0) await new Promise((r) => setTimeout(r, interval));
+        }
+        const us = (p: number) => histogram.getValueAtPercentile(p);
+        const result = {
+          count: sent, pid: client.server.pid, version: client.server.version,
+          microseconds: { min: histogram.minNonZeroValue, p50: us(50), p90: us(90), p99: us(99), p999: us(99.9), max: histogram.maxValue, mean: Math.round(histogram.mean) },
+        };
+        if (ctx.json) ctx.outJson(result);
+        else {
+          const m = result.microseconds;
+          const f = (v: number) => (v >= 1000 ? `${(v / 1000).toFixed(2)} ms` : `${v} µs`);
+          ctx.out(`${sent} round trips to supervisor pid ${result.pid}: min ${f(m.min)}  p50 ${f(m.p50)}  p90 ${f(m.p90)}  p99 ${f(m.p99)}  max ${f(m.max)}`);
+        }
+      } finally {
+        histogram.destroy();
+      }
+    }));
+}
