@@ -26,8 +26,14 @@ export interface Ctx {
   readonly c: Colors;
   /** Deadline of each request and of connecting. */
   readonly timeoutMs: number;
-  /** Aborts on SIGINT or SIGTERM: a following command stops and exits 0. */
+  /** Aborts on SIGINT or SIGTERM, for a command that called `handleInterrupts()`. */
   readonly signal: AbortSignal;
+  /**
+   * Says this command ends cleanly by itself on SIGINT/SIGTERM (a follow stops, the monitor
+   * restores the terminal): the signal then aborts `signal` instead of ending the process at once
+   * with exit code 130. A second signal always ends the process.
+   */
+  handleInterrupts(): AbortSignal;
   out(text: string): void;
   /** Prints `value` as JSON (one line, so streams are JSON lines). */
   outJson(value: unknown): void;
@@ -48,7 +54,11 @@ export function makeContext(globals: GlobalOptions): Ctx {
   const timeoutMs = globals.timeout === undefined ? 10_000 : Number(globals.timeout);
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new CliError(ExitCode.Usage, 'MUXVISOR_CLI_USAGE', `--timeout must be a positive number of milliseconds, got \`${globals.timeout}\``);
   const abort = new AbortController();
-  const stop = () => abort.abort(new MuxvisorError(ErrorCode.Cancelled, 'interrupted'));
+  let handled = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (!handled) process.exit(ExitCode.Interrupted);
+    abort.abort(new MuxvisorError(ErrorCode.Cancelled, `interrupted by ${signal}`));
+  };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   const clients: Client[] = [];
@@ -59,6 +69,10 @@ export function makeContext(globals: GlobalOptions): Ctx {
     c: colors(globals.json !== true && wantColor(process.stdout, globals.color !== false)),
     timeoutMs,
     signal: abort.signal,
+    handleInterrupts() {
+      handled = true;
+      return abort.signal;
+    },
     clients,
     out: (text) => void process.stdout.write(`${text}\n`),
     outJson: (value) => void process.stdout.write(`${JSON.stringify(value, jsonReplacer)}\n`),

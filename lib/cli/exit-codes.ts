@@ -23,6 +23,8 @@ export const ExitCode = {
   Unhealthy: 7,
   /** A service failed to start or become ready. */
   ServiceFailed: 8,
+  /** Ended by SIGINT or SIGTERM while it was not following anything (128 + SIGINT, as shells do). */
+  Interrupted: 130,
 } as const;
 
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];

@@ -76,6 +76,7 @@ function supervisorOptions(flags: StartFlags) {
 async function foreground(ctx: Ctx, flags: StartFlags): Promise<ExitCode> {
   const running = supervisorPid(ctx.layout);
   if (running !== null) throw new CliError(ExitCode.Refused, 'MUXVISOR_ALREADY_RUNNING', `a supervisor already runs for ${ctx.home} (pid ${running}); stop it first: \`muxvisor stop${homeFlag(ctx.layout)}\``);
+  ctx.handleInterrupts(); // passed on to the daemon below
   const { end } = lastLines(ctx.layout.supervisorLog, 0);
   const { child, ready } = spawnDaemon(ctx.layout, daemonArgs(flags));
   const follow = new AbortController();

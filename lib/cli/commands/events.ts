@@ -25,6 +25,7 @@ export function registerEvents(program: Command): void {
       const last = Number(flags.last);
       if (!Number.isInteger(last) || last < 0) throw new CliError(ExitCode.Usage, 'MUXVISOR_CLI_USAGE', `--last must be a whole number, got \`${flags.last}\``);
       const client = await ctx.connect();
+      const signal = flags.follow ? ctx.handleInterrupts() : ctx.signal;
       const print = (e: SupervisorEvent) => (ctx.json ? ctx.outJson(e) : ctx.out(eventText(e, ctx.c)));
       const past: SupervisorEvent[] = [];
       let live = false;
@@ -32,7 +33,7 @@ export function registerEvents(program: Command): void {
       let stop = () => undefined as void;
       const done = new Promise<void>((resolve) => {
         stop = resolve;
-        ctx.signal.addEventListener('abort', () => resolve(), { once: true });
+        signal.addEventListener('abort', () => resolve(), { once: true });
       });
       const since = Object.fromEntries(topics.map((t) => [t, 0]));
       const sub = await client.events((e) => (live ? print(e) : past.push(e)), {

@@ -35,6 +35,6 @@ export function registerLogs(program: Command): void {
         throw new CliError(ExitCode.NotFound, 'MUXVISOR_NO_LOG', `no supervisor log at ${ctx.layout.supervisorLog}: no supervisor has run in this home yet`);
       }
       for (const l of shown.slice(Math.max(0, shown.length - n))) print(l);
-      if (flags.follow) await followLines(ctx.layout.supervisorLog, end, print, ctx.signal);
+      if (flags.follow) await followLines(ctx.layout.supervisorLog, end, print, ctx.handleInterrupts());
     }));
 }

@@ -20,10 +20,12 @@ export function registerPing(program: Command): void {
       if (!Number.isInteger(n) || n < 1 || n > 10_000_000) throw new CliError(ExitCode.Usage, 'MUXVISOR_CLI_USAGE', `--count must be 1..10000000, got \`${flags.count}\``);
       if (!Number.isFinite(interval) || interval < 0) throw new CliError(ExitCode.Usage, 'MUXVISOR_CLI_USAGE', `--interval must be >= 0 ms, got \`${flags.interval}\``);
       const client = await ctx.connect();
+      // ctrl+c ends the round trips early and still prints what was measured.
+      const signal = ctx.handleInterrupts();
       const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
       let sent = 0;
       try {
-        for (; sent < n && !ctx.signal.aborted; sent++) {
+        for (; sent < n && !signal.aborted; sent++) {
           const ms = await client.ping({ timeoutMs: ctx.timeoutMs });
           histogram.recordValue(Math.max(1, Math.round(ms * 1000)));
           if (interval > 0) await new Promise((r) => setTimeout(r, interval));

@@ -49,11 +49,12 @@ export function registerRuns(program: Command): void {
       let page = await client.runs.read(id, { last: n, timeoutMs: ctx.timeoutMs });
       page.records.forEach(print);
       if (!flags.follow) return;
-      while (!page.finished && !ctx.signal.aborted) {
+      const signal = ctx.handleInterrupts();
+      while (!page.finished && !signal.aborted) {
         const next = await client.runs.read(id, { from: page.next, timeoutMs: ctx.timeoutMs });
         next.records.forEach(print);
         page = { ...next, next: next.next ?? page.next };
-        if (next.records.length === 0 && !next.finished) await sleep(250, ctx.signal);
+        if (next.records.length === 0 && !next.finished) await sleep(250, signal);
       }
       if (page.finished && !ctx.json) ctx.warn(ctx.c.dim(`run ${id} finished`));
     }));

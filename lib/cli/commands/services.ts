@@ -139,16 +139,17 @@ export function registerServices(program: Command): void {
         lines.forEach(print);
         return;
       }
+      const signal = ctx.handleInterrupts();
       let ended: Error | null = null;
       const done = new Promise<void>((resolveDone) => {
-        ctx.signal.addEventListener('abort', () => resolveDone(), { once: true });
+        signal.addEventListener('abort', () => resolveDone(), { once: true });
         void client.services.followLogs(name, print, {
           lines: n, timeoutMs: ctx.timeoutMs,
           onEnd: (error) => {
             ended = error;
             resolveDone();
           },
-        }).then((f) => ctx.signal.addEventListener('abort', f.close, { once: true }), (error: Error) => {
+        }).then((f) => (signal.aborted ? f.close() : signal.addEventListener('abort', f.close, { once: true })), (error: Error) => {
           ended = error;
           resolveDone();
         });
