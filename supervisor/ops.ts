@@ -16,7 +16,7 @@ export type Operation = (supervisor: Supervisor, args: Record<string, unknown>, 
 export const operations: Readonly<Record<string, Operation>> = {
   ...serviceOperations,
   ...runOperations,
-  status: (s) => status(s),
+  status: (s, _a, ctx) => status(s, ctx.conn),
   'connections.list': (s) => [...s.connections()].map((c) => ({
     conn: c.id, pid: c.pid, name: c.name, state: c.state, runs: c.channelCount, pending: c.inflightCount,
     bytesIn: c.bytesIn, bytesOut: c.writer.bytesWritten, recordsIn: c.recordsIn, requestsIn: c.requestsIn, ageMs: Date.now() - c.connectedAt,
@@ -28,11 +28,13 @@ export const operations: Readonly<Record<string, Operation>> = {
   },
 };
 
-export function status(s: Supervisor) {
+/** The supervisor's report; `asker`'s own `status` request is not counted as pending. */
+export function status(s: Supervisor, asker?: { readonly inflightCount: number }) {
   const memory = process.memoryUsage();
   const cpu = process.cpuUsage();
   let pending = 0;
   for (const c of s.connections()) pending += c.inflightCount;
+  if (asker !== undefined && asker.inflightCount > 0) pending--;
   const workers = s.pool.workers.map((w) => ({ index: w.index, dedicated: w.dedicated, runs: w.runs.size, backlogBytes: w.backlogBytes }));
   const problems: string[] = [];
   if (s.workerFailures > 0) problems.push(`${s.workerFailures} worker thread failure(s) since start; their runs were restarted from their logs`);

@@ -30,7 +30,9 @@ export function registerPing(program: Command): void {
           histogram.recordValue(Math.max(1, Math.round(ms * 1000)));
           if (interval > 0) await new Promise((r) => setTimeout(r, interval));
         }
-        const us = (p: number) => histogram.getValueAtPercentile(p);
+        // A percentile is the top of its bucket (3 significant digits), which can pass the exact
+        // max recorded: clamp, so that min <= p50 <= ... <= max always holds in the report.
+        const us = (p: number) => Math.min(histogram.getValueAtPercentile(p), histogram.maxValue);
         const result = {
           count: sent, pid: client.server.pid, version: client.server.version,
           microseconds: { min: histogram.minNonZeroValue, p50: us(50), p90: us(90), p99: us(99), p999: us(99.9), max: histogram.maxValue, mean: Math.round(histogram.mean) },
