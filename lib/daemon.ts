@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { HomeLayout } from '../protocol/index.js';
 import { PACKAGE_ROOT } from '../protocol/version.js';
 
@@ -37,10 +37,30 @@ export function processAlive(pid: number): boolean {
   }
 }
 
-/** The running supervisor's pid per the pid file, or null when none runs. */
+/**
+ * True when `pid` runs the daemon's entry point for `home` (its command line says so), false when
+ * it runs something else (the pid was reused), null when that cannot be read (no /proc).
+ */
+export function isSupervisorOf(pid: number, home: string): boolean | null {
+  let argv: string[];
+  try {
+    argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return null;
+  }
+  if (!argv.some((a) => a.endsWith(join('supervisor', 'main.js')))) return false;
+  const at = argv.indexOf('--home');
+  return at < 0 || argv[at + 1] === undefined || resolve(argv[at + 1] as string) === home;
+}
+
+/**
+ * The running supervisor's pid per the pid file, or null when none runs. A pid file that names a
+ * live process which is not this home's supervisor (the pid was reused) counts as none: nothing
+ * may be signalled on its say-so.
+ */
 export function supervisorPid(layout: HomeLayout): number | null {
   const pid = pidFileValue(layout);
-  return pid !== null && processAlive(pid) ? pid : null;
+  return pid !== null && processAlive(pid) && isSupervisorOf(pid, layout.home) !== false ? pid : null;
 }
 
 /** Resolves true once `pid` is gone, false when `ms` passes first. Polls every 20 ms. */

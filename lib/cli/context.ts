@@ -100,9 +100,14 @@ export function notRunning(layout: HomeLayout): CliError {
   return new CliError(ExitCode.NotRunning, 'MUXVISOR_NOT_RUNNING', `no supervisor is running for home ${layout.home} (nothing answers at ${layout.socketPath}); start one with \`muxvisor start${homeFlag(layout)}\``);
 }
 
-/** ` --home <dir>` when the home is not the default one, for commands we suggest. */
+/** ` --home <dir>` (shell-quoted) when the home is not the default one, for commands we suggest. */
 export function homeFlag(layout: HomeLayout): string {
-  return layout.home === defaultHome() ? '' : ` --home ${layout.home}`;
+  return layout.home === defaultHome() ? '' : ` --home ${shellQuote(layout.home)}`;
+}
+
+/** `text` as one shell word: as it is when that is safe, else in single quotes. */
+export function shellQuote(text: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
 /**

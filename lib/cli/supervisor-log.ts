@@ -4,7 +4,6 @@
  * Lines are made human-readable by pino-pretty; with `--json` they pass through as they are.
  */
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
-import pinoPretty from 'pino-pretty';
 
 export interface LogLine {
   /** The line as written (a JSON object, or text a crash left there). */
@@ -32,7 +31,9 @@ export function parseLine(raw: string): LogLine {
 }
 
 /** A formatter: `12:00:01.123 INFO (pid 42): run opened run=exp-1 conn=3`. */
-export function prettyPrinter(color: boolean): (line: LogLine) => string {
+export async function prettyPrinter(color: boolean): Promise<(line: LogLine) => string> {
+  // Loaded here, not at start-up: only the commands that print the log pay for it.
+  const { default: pinoPretty } = await import('pino-pretty');
   const pretty = pinoPretty.prettyFactory({ colorize: color, translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l', ignore: 'hostname', singleLine: true });
   return (line) => (line.entry === null ? line.raw : pretty(line.entry).replace(/\n$/, ''));
 }

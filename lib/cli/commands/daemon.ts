@@ -80,7 +80,7 @@ async function foreground(ctx: Ctx, flags: StartFlags): Promise<ExitCode> {
   const { end } = lastLines(ctx.layout.supervisorLog, 0);
   const { child, ready } = spawnDaemon(ctx.layout, daemonArgs(flags));
   const follow = new AbortController();
-  const print = prettyPrinter(!ctx.json && ctx.c.isColorSupported);
+  const print = await prettyPrinter(!ctx.json && ctx.c.isColorSupported);
   const following = followLines(ctx.layout.supervisorLog, end, (line) => (ctx.json ? ctx.out(line.raw) : ctx.out(print(line))), follow.signal, 100);
   const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   // ctrl+c or SIGTERM here is passed on once per signal: the first drains, a second forces.
@@ -127,6 +127,8 @@ async function stop(ctx: Ctx, flags: { force?: boolean; wait: string }): Promise
     } catch (error) {
       if (isMuxvisorError(error) && error.code === ErrorCode.ConnectionClosed) {
         // it went away while we asked: fine
+      } else if (isMuxvisorError(error) && error.code === ErrorCode.BadToken) {
+        throw new CliError(ExitCode.Refused, ErrorCode.BadToken, `the supervisor (pid ${pid}) refuses the token in ${ctx.layout.tokenPath} (${error.message}); \`muxvisor stop --force${homeFlag(ctx.layout)}\` stops it without asking, and \`muxvisor doctor${homeFlag(ctx.layout)}\` says how to repair the token`);
       } else if (error instanceof CliError && error.exitCode === ExitCode.NotRunning) {
         throw new CliError(ExitCode.Refused, 'MUXVISOR_NOT_ANSWERING', `the supervisor (pid ${pid}) does not answer on its socket ${ctx.layout.socketPath}; \`muxvisor stop --force${homeFlag(ctx.layout)}\` stops it without a drain`);
       } else {

@@ -24,7 +24,7 @@ export function registerLogs(program: Command): void {
       } catch (error) {
         throw new CliError(ExitCode.Usage, 'MUXVISOR_CLI_USAGE', `--level: ${(error as Error).message}`);
       }
-      const pretty = prettyPrinter(ctx.c.isColorSupported);
+      const pretty = await prettyPrinter(ctx.c.isColorSupported);
       const keep = (l: LogLine) => min === 0 || (typeof l.entry?.level === 'number' && l.entry.level >= min);
       const print = (l: LogLine) => {
         if (keep(l)) ctx.out(ctx.json ? l.raw : pretty(l));

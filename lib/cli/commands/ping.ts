@@ -3,7 +3,6 @@
  * histogram (hdr-histogram-js), so one slow round trip shows instead of vanishing in an average.
  */
 import type { Command } from 'commander';
-import * as hdr from 'hdr-histogram-js';
 import { action } from '../context.js';
 import { CliError, ExitCode } from '../exit-codes.js';
 
@@ -22,6 +21,7 @@ export function registerPing(program: Command): void {
       const client = await ctx.connect();
       // ctrl+c ends the round trips early and still prints what was measured.
       const signal = ctx.handleInterrupts();
+      const hdr = await import('hdr-histogram-js'); // loaded only by this command
       const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
       let sent = 0;
       try {

@@ -26,15 +26,11 @@ export function check(id: string, title: string, status: CheckStatus, detail: st
   return { id, title, status, detail, fix };
 }
 
-/** A path or word quoted for a POSIX shell when it needs it: `/a b` becomes `'/a b'`. */
-export function sh(word: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
-}
+/** Words quoted for a POSIX shell, and ` --home <dir>` for suggested commands (context.ts). */
+import { shellQuote as sh } from '../context.js';
 
-/** ` --home <dir>` (quoted) for the commands we suggest, or '' for the default home. */
-export function homeOption(layout: HomeLayout): string {
-  return layout.home === defaultHome() ? '' : ` --home ${sh(layout.home)}`;
-}
+export { homeFlag as homeOption } from '../context.js';
+export { sh };
 
 /** The permission bits as `755`. */
 export function octal(stats: Stats): string {
