@@ -107,9 +107,11 @@ export function registerServices(program: Command): void {
     .option('-n, --lines <n>', 'last lines of output to show', '10')
     .addHelpText('after', '\nExample:\n  $ muxvisor service describe web --json')
     .action(action(async (ctx, name: string, flags: { lines: string }) => {
+      const n = Number(flags.lines);
+      if (!Number.isInteger(n) || n < 0) throw new CliError(ExitCode.Usage, 'MUXVISOR_CLI_USAGE', `--lines must be a whole number, got \`${flags.lines}\``);
       const client = await ctx.connect();
       const status = await client.services.get(name, { timeoutMs: ctx.timeoutMs });
-      const { lines } = await client.services.logs(name, { lines: Number(flags.lines) || 10, timeoutMs: ctx.timeoutMs });
+      const { lines } = await client.services.logs(name, { lines: n, timeoutMs: ctx.timeoutMs });
       const events: Array<Record<string, unknown>> = [];
       const sub = await client.events((e) => {
         if (e.data.service === name) events.push({ seq: e.seq, time: e.time, ...e.data });
