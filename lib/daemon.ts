@@ -76,16 +76,20 @@ export async function waitForExit(pid: number, ms: number, signal?: AbortSignal)
 /**
  * Runs the daemon as a child of this process, in its own process group (so a terminal's ctrl+c
  * reaches only this process, which passes it on once), with stdout and stderr inherited. The
- * caller forwards signals and waits for `exit`. `ready` resolves with `ready` or `locked` (another
- * supervisor holds the home), or rejects if the daemon exits first.
+ * caller forwards signals and waits for `exited` (made at once, so an exit during the caller's
+ * next await is not missed). `ready` resolves with `ready` or `locked` (another supervisor holds
+ * the home), or rejects if the daemon exits first.
  */
-export function spawnDaemon(layout: HomeLayout, args: readonly string[] = []): { child: ChildProcess; ready: Promise<'ready' | 'locked'> } {
+export function spawnDaemon(layout: HomeLayout, args: readonly string[] = []): {
+  child: ChildProcess; ready: Promise<'ready' | 'locked'>; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+} {
   const env = { ...process.env };
   delete env.MUXVISOR_SERVICE;
   delete env.MUXVISOR_SUPERVISED;
   const child = spawn(process.execPath, [DAEMON_ENTRY, '--home', layout.home, '--ready-fd', '3', ...args], {
     detached: true, stdio: ['ignore', 'inherit', 'inherit', 'pipe'], env,
   });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   const pipe = child.stdio[3] as NodeJS.ReadableStream & { destroy(): void };
   const ready = new Promise<'ready' | 'locked'>((resolve, reject) => {
     let said = '';
@@ -98,5 +102,5 @@ export function spawnDaemon(layout: HomeLayout, args: readonly string[] = []): {
     child.once('error', reject);
   });
   void ready.finally(() => pipe.destroy()).catch(() => undefined);
-  return { child, ready };
+  return { child, ready, exited };
 }

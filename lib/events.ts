@@ -30,7 +30,7 @@ export interface EventsOptions extends CallOptions {
 export interface EventsSubscription {
   /** Each topic's seq when the subscription began. */
   current: Record<string, number>;
-  /** Topics whose history no longer reached back to `since`: some of their events are missed. */
+  /** Topics whose history no longer reached back to `since`: some of their events are missed (the replay has those still kept). */
   lost: string[];
   /** Ends the subscription (sends CANCEL). */
   close(): void;

@@ -60,6 +60,11 @@ export class EventBus {
     return history.slice(seq + 1 - first);
   }
 
+  /** Every event of the topic still kept (at least the last `historySize`), oldest first. */
+  kept(topic: string): BusEvent[] {
+    return [...(this.#history.get(topic) ?? [])];
+  }
+
   subscribe(topic: string, subscriber: Subscriber): () => void {
     let set = this.#subscribers.get(topic);
     if (set === undefined) this.#subscribers.set(topic, (set = new Set()));

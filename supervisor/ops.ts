@@ -102,8 +102,12 @@ function subscribeEvents(s: Supervisor, a: Record<string, unknown>, ctx: OpConte
     const after = (since as Record<string, number>)[topic];
     if (after === undefined) continue;
     const kept = s.bus.since(topic, after);
-    if (kept === null) lost.push(topic);
-    else replay.push(...kept);
+    if (kept !== null) replay.push(...kept);
+    else {
+      // Some events after `since` are gone: say so, and still give every one that is kept.
+      lost.push(topic);
+      replay.push(...s.bus.kept(topic));
+    }
   }
   replay.sort((x, y) => x.time - y.time);
   const cancels = (topics as string[]).map((topic) => s.bus.subscribe(topic, (event) => ctx.conn.event(ctx.id, event)));

@@ -47,8 +47,9 @@ export const runOperations: Readonly<Record<string, Operation>> = {
 
   /**
    * Records of a run, decoded: from a resume point (`from`, the `next` of an earlier page) or the
-   * last `last` records. A page holds at most `limit` records and about 4 MiB; `next` says where
-   * the following page starts, `finished` whether the run has ended (no records will follow).
+   * last `last` records (the newest of them that fit in about 4 MiB). A page holds at most
+   * `limit` records and about 4 MiB; `next` says where the following page starts, `finished`
+   * whether the run has ended (no records will follow).
    */
   'runs.read': async (s, a, ctx) => {
     const run = runArg(s, a);
@@ -59,11 +60,16 @@ export const runOperations: Readonly<Record<string, Operation>> = {
     if (!existsSync(logPath)) return { run: run.id, records, next: null, finished: run.live === null };
     if (a.last !== undefined) {
       const last = intArg(a, 'last', 0, MAX_LAST, 10);
+      // The newest `last` records that fit in a page (about 4 MiB, at least one): a ring of
+      // copies bounded by count alone could hold 10000 records of up to 16 MiB each, and its
+      // answer would not fit in a frame.
       const ring: Array<{ index: number; payload: Buffer }> = [];
+      let ringBytes = 0;
       const scan = await walkRunLog(logPath, (entry) => {
         if (entry.type !== EntryType.Record || last === 0) return;
         ring.push({ index: entry.index, payload: Buffer.from(entry.payload) });
-        if (ring.length > last) ring.shift();
+        ringBytes += entry.payload.length;
+        while (ring.length > last || (ring.length > 1 && ringBytes > PAGE_MAX_BYTES)) ringBytes -= (ring.shift() as { payload: Buffer }).payload.length;
       }, { signal: ctx.signal });
       for (const r of ring) records.push({ index: r.index, record: decodeValue(r.payload) });
       next = { offset: scan.validBytes, index: scan.records };

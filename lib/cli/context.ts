@@ -61,6 +61,13 @@ export function makeContext(globals: GlobalOptions): Ctx {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  // A reader that went away (`muxvisor runs export x | head`) is not a crash: a command that
+  // follows something stops as on ctrl+c; any other ends at once. Either way exit code 0.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    if (!handled) process.exit(ExitCode.Ok);
+    abort.abort(new MuxvisorError(ErrorCode.Cancelled, 'stdout was closed by its reader'));
+  });
   const clients: Client[] = [];
   const ctx: Ctx & { clients: Client[] } = {
     home: layout.home,

@@ -19,6 +19,11 @@ import { registerServices } from './commands/services.js';
 import { registerStatus } from './commands/status.js';
 import { ExitCode } from './exit-codes.js';
 
+// `--json` among the CLI's own arguments (after `--` come a service's): then a usage error that
+// commander finds is printed as JSON on stdout too, like every other error.
+const ownArgs = process.argv.includes('--') ? process.argv.slice(2, process.argv.indexOf('--')) : process.argv.slice(2);
+const json = ownArgs.includes('--json');
+
 const program = new Command('muxvisor')
   .description('Local IPC and process supervision for experiment tooling: diagnostics, services, runs.')
   .version(VERSION, '-v, --version')
@@ -27,6 +32,7 @@ const program = new Command('muxvisor')
   .option('--no-color', 'no colour (also: NO_COLOR=1, or output that is not a terminal)')
   .addOption(new Option('--timeout <ms>', 'deadline of connecting and of each request').default('10000'))
   .showHelpAfterError('(try `muxvisor --help` or `muxvisor <command> --help`)')
+  .configureOutput({ writeErr: (text) => void (json ? undefined : process.stderr.write(text)) })
   .exitOverride()
   .addHelpText('after', `
 Exit codes: 0 ok, 1 failure, 2 usage, 3 not running, 4 not found, 5 refused, 6 timeout,
@@ -56,4 +62,8 @@ try {
   // Help and version print and exit 0; every other parse error is a usage error.
   const ok = error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help';
   process.exitCode = ok ? ExitCode.Ok : ExitCode.Usage;
+  if (!ok && json) {
+    const message = error.message.replace(/^error: /, '');
+    process.stdout.write(`${JSON.stringify({ error: { code: 'MUXVISOR_CLI_USAGE', message, exitCode: ExitCode.Usage, data: null } })}\n`);
+  }
 }

@@ -3,7 +3,7 @@
  * the file so that it can be read when the supervisor is dead, which is when it matters most.
  * Lines are made human-readable by pino-pretty; with `--json` they pass through as they are.
  */
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 
 export interface LogLine {
   /** The line as written (a JSON object, or text a crash left there). */
@@ -38,29 +38,68 @@ export async function prettyPrinter(color: boolean): Promise<(line: LogLine) => 
   return (line) => (line.entry === null ? line.raw : pretty(line.entry).replace(/\n$/, ''));
 }
 
-/** The last `n` lines of the file (all when `n` is Infinity), and the offset where it ended. */
-export function lastLines(path: string, n: number): { lines: LogLine[]; end: number } {
-  let size: number;
+export interface LastLinesOptions {
+  /** Only lines this accepts count and are returned. @default every line */
+  keep?: (line: LogLine) => boolean;
+  /**
+   * Return a last line that has no newline yet (being written, or cut off by a crash) too. A
+   * caller that follows the file leaves it out: it gets the line whole from `end` on.
+   * @default false
+   */
+  partial?: boolean;
+}
+
+const CHUNK_BYTES = 64 * 1024;
+const NEWLINE = 0x0a;
+
+/**
+ * The last `n` lines of the file that `keep` accepts (all when `n` is Infinity), oldest first;
+ * `end`, the offset just past its last newline (where following goes on); and its `size`. The
+ * file is read backwards in chunks and each line is decoded whole, so memory holds the lines
+ * asked for (not the file), and a character whose bytes straddle two chunks stays whole.
+ */
+export function lastLines(path: string, n: number, options: LastLinesOptions = {}): { lines: LogLine[]; end: number; size: number } {
+  const keep = options.keep ?? (() => true);
+  let fd: number;
   try {
-    size = statSync(path).size;
+    fd = openSync(path, 'r');
   } catch {
-    return { lines: [], end: 0 };
+    return { lines: [], end: 0, size: 0 };
   }
-  // Read backwards in chunks until there are enough newlines.
-  const fd = openSync(path, 'r');
   try {
-    let start = size;
-    let text = '';
-    const chunk = 64 * 1024;
-    while (start > 0 && (n === Infinity || text.split('\n').length <= n + 1)) {
-      const from = Math.max(0, start - chunk);
-      const buf = Buffer.alloc(start - from);
-      readSync(fd, buf, 0, buf.length, from);
-      text = buf.toString('utf8') + text;
-      start = from;
+    const size = fstatSync(fd).size;
+    const found: LogLine[] = []; // newest first
+    let end = size;
+    let atEnd = true; // the next line taken is the file's last one, which may have no newline
+    const take = (bytes: Buffer) => {
+      if (atEnd) {
+        atEnd = false;
+        end = size - bytes.length;
+        if (bytes.length > 0 && !options.partial) return;
+      }
+      if (bytes.length === 0 || found.length >= n) return;
+      const line = parseLine(bytes.toString('utf8'));
+      if (keep(line)) found.push(line);
+    };
+    const done = () => !atEnd && found.length >= n;
+    // `carry`: the bytes of a line whose start lies before the chunks read so far.
+    let carry = Buffer.alloc(0);
+    let pos = size;
+    while (pos > 0 && !done()) {
+      const from = Math.max(0, pos - CHUNK_BYTES);
+      const chunk = Buffer.alloc(pos - from);
+      const got = readSync(fd, chunk, 0, chunk.length, from);
+      pos = from;
+      const buf = carry.length > 0 ? Buffer.concat([chunk.subarray(0, got), carry]) : chunk.subarray(0, got);
+      let stop = buf.length;
+      for (let nl = buf.lastIndexOf(NEWLINE, stop - 1); nl >= 0 && !done(); nl = stop > 0 ? buf.lastIndexOf(NEWLINE, stop - 1) : -1) {
+        take(buf.subarray(nl + 1, stop));
+        stop = nl;
+      }
+      carry = Buffer.from(buf.subarray(0, stop));
     }
-    const all = text.split('\n').filter((l) => l.length > 0);
-    return { lines: (n === Infinity ? all : all.slice(-n)).map(parseLine), end: size };
+    if (pos === 0 && !done()) take(carry); // the file's first line
+    return { lines: found.reverse(), end, size };
   } finally {
     closeSync(fd);
   }
@@ -72,7 +111,8 @@ export function lastLines(path: string, n: number): { lines: LogLine[]; end: num
  */
 export async function followLines(path: string, offset: number, onLine: (line: LogLine) => void, signal: AbortSignal, intervalMs = 200): Promise<void> {
   let at = offset;
-  let partial = '';
+  // Bytes of a line not yet whole: kept as bytes, so a character cut by a read stays whole.
+  let partial = Buffer.alloc(0);
   while (!signal.aborted) {
     let size = 0;
     try {
@@ -82,7 +122,7 @@ export async function followLines(path: string, offset: number, onLine: (line: L
     }
     if (size < at) {
       at = 0;
-      partial = '';
+      partial = Buffer.alloc(0);
     }
     if (size > at) {
       const fd = openSync(path, 'r');
@@ -90,10 +130,13 @@ export async function followLines(path: string, offset: number, onLine: (line: L
         const buf = Buffer.alloc(size - at);
         const got = readSync(fd, buf, 0, buf.length, at);
         at += got;
-        const text = partial + buf.subarray(0, got).toString('utf8');
-        const parts = text.split('\n');
-        partial = parts.pop() ?? '';
-        for (const p of parts) if (p.length > 0) onLine(parseLine(p));
+        const bytes = partial.length > 0 ? Buffer.concat([partial, buf.subarray(0, got)]) : buf.subarray(0, got);
+        let start = 0;
+        for (let nl = bytes.indexOf(NEWLINE); nl >= 0; nl = bytes.indexOf(NEWLINE, start)) {
+          if (nl > start) onLine(parseLine(bytes.subarray(start, nl).toString('utf8')));
+          start = nl + 1;
+        }
+        partial = Buffer.from(bytes.subarray(start));
       } finally {
         closeSync(fd);
       }

@@ -3,7 +3,7 @@
  * forced), what every reporting command says when no supervisor runs (exit 3, and none is
  * started), usage errors, and `demo`. Each describe has its own home and cleans it up.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../../lib/client.js';
@@ -71,6 +71,8 @@ describe('with no supervisor running', () => {
       ['stop', '--wait', 'forever'],
       ['start', '--workers', 'many'],
       ['start', '--idle-timeout-ms', '-1'],
+      ['start', '--log-level', 'loud'],
+      ['start', '--foreground', '--log-level', 'loud'],
       ['runs', 'show'],
     ];
     const results = await Promise.all(cases.map((args) => runCli(home.home, args)));
@@ -80,6 +82,18 @@ describe('with no supervisor running', () => {
     const json = await runCli(home.home, ['stop', '--wait', 'x', '--json']);
     expect(json.code).toBe(2);
     expect(json.json<CliErrorJson>().error).toMatchObject({ code: 'MUXVISOR_CLI_USAGE', exitCode: 2 });
+    expect(home.supervisorPid()).toBeNull();
+  });
+
+  it('with --json, prints an unknown command or option and a missing argument as one JSON error on stdout', async () => {
+    const cases: string[][] = [['--json', 'frobnicate'], ['status', '--json', '--no-such-flag'], ['runs', 'show', '--json']];
+    const results = await Promise.all(cases.map((args) => runCli(home.home, args)));
+    results.forEach((r, i) => {
+      expect(r.code, `muxvisor ${cases[i]!.join(' ')}: ${r.stderr}`).toBe(2);
+      const { error } = r.json<CliErrorJson>();
+      expect(error).toMatchObject({ code: 'MUXVISOR_CLI_USAGE', exitCode: 2 });
+      expect(error.message).toMatch(/frobnicate|--no-such-flag|id/);
+    });
     expect(home.supervisorPid()).toBeNull();
   });
 
@@ -186,6 +200,42 @@ describe('start and stop', () => {
       expect(fg.errLines.some((l) => l.includes('supervisor stopped'))).toBe(true);
     } finally {
       await fg.stop('SIGKILL');
+    }
+  });
+
+  it('`start --foreground` says so (exit 1) when the supervisor fails at once, even while its log printer still loads', async () => {
+    const broken = tempHome('muxvisor-cli-broken-');
+    try {
+      // A file where its runtime directory goes: the supervisor fails and exits within the 2 s
+      // that pino-pretty takes to load here.
+      writeFileSync(broken.layout.runtimeDir, 'not a directory');
+      const preload = join(import.meta.dirname, '..', 'fixtures', 'cli', 'slow-pretty.mjs');
+      const r = await runCli(broken.home, ['start', '--foreground'], {
+        env: { NODE_OPTIONS: `--import=${preload}`, MUXVISOR_TEST_SLOW_PRETTY_MS: '2000' }, timeoutMs: 10_000,
+      });
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toContain('the supervisor exited during start-up (code 1)');
+    } finally {
+      await broken.cleanup();
+    }
+  });
+
+  it('a second `stop` while the first one drains waits for the same end (exit 0), instead of calling the supervisor unresponsive', async () => {
+    const slow = tempHome('muxvisor-cli-slow-stop-');
+    try {
+      // A service that ignores SIGTERM keeps the drain going for its stop timeout (2 s).
+      const add = await runCli(slow.home, ['service', 'add', 'stubborn', '--stop-timeout', '2000', '--ready', 'none', '--', NODE, '-e', 'process.on("SIGTERM", () => {}); setInterval(() => {}, 1000)'], { cwd: slow.home });
+      expect(add.code, add.stderr).toBe(0);
+      const pid = slow.supervisorPid()!;
+      const first = followCli(slow.home, ['stop']);
+      await first.waitForErr((l) => l.includes('draining supervisor pid'));
+      const second = await runCli(slow.home, ['stop', '--json']);
+      expect(second.code, second.stdout).toBe(0);
+      expect(second.json()).toMatchObject({ stopped: true, pid, how: 'drained' });
+      expect(await first.exited).toEqual({ code: 0, signal: null });
+      expect(alive(pid)).toBe(false);
+    } finally {
+      await slow.cleanup();
     }
   });
 

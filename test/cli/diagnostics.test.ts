@@ -4,6 +4,7 @@
  * [--follow]`, `ping`, and when output is coloured. Then `logs` of a stopped supervisor and of a
  * home where none ever ran.
  */
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Client, connect } from '../../lib/client.js';
 import type { Run } from '../../lib/run.js';
@@ -203,6 +204,20 @@ describe('ping', () => {
     expect(text.stdout).toMatch(new RegExp(`^5 round trips to supervisor pid ${home.supervisorPid()}: min .* p50 .* p99 .* max `));
     expect(bad.code).toBe(2);
   });
+
+  it('ctrl+c during a long --interval ends it at once and prints what was measured', async () => {
+    const f = followCli(home.home, ['ping', '-n', '5', '-i', '60000', '--json']);
+    try {
+      await eventually(async () => (await client.connections()).some((c) => c.pid === f.process.pid), 'the ping to connect');
+      await new Promise((r) => setTimeout(r, 500)); // its first round trip, then the long pause
+      const started = Date.now();
+      expect(await f.stop('SIGINT', 8_000)).toEqual({ code: 0, signal: null });
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(JSON.parse(f.lines.join('\n'))).toMatchObject({ count: 1 });
+    } finally {
+      await f.stop('SIGKILL');
+    }
+  });
 });
 
 describe('colour', () => {
@@ -253,6 +268,62 @@ describe('logs without a supervisor', () => {
       expect(msgs.at(-1)).toBe('stopped');
       expect(other.supervisorPid()).toBeNull();
     } finally {
+      await other.cleanup();
+    }
+  });
+
+  it('prints a line whole when a multi-byte character straddles the chunks it is read back in', async () => {
+    const other = tempHome('muxvisor-cli-utf8-');
+    try {
+      const msg = 'é'.repeat(1000); // 2 bytes each
+      const lines = Array.from({ length: 100 }, (_, i) => JSON.stringify({ level: 30, time: i, msg }));
+      // Pad the last line until the byte 64 KiB from the end (where a backwards read of 64 KiB
+      // chunks cuts) is the second byte of an `é`.
+      let pad = '';
+      let text = '';
+      for (;;) {
+        text = `${lines.slice(0, -1).join('\n')}\n${JSON.stringify({ level: 30, time: 99, msg, pad })}\n`;
+        const bytes = Buffer.from(text);
+        if ((bytes[bytes.length - 64 * 1024]! & 0xc0) === 0x80) break;
+        pad += '.';
+      }
+      mkdirSync(other.layout.logsDir, { recursive: true });
+      writeFileSync(other.layout.supervisorLog, text);
+      const r = await runCli(other.home, ['logs', '-n', '1000', '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const got = r.jsonLines<{ msg: string }>();
+      expect(got).toHaveLength(100);
+      expect(got.filter((l) => l.msg !== msg)).toEqual([]);
+    } finally {
+      await other.cleanup();
+    }
+  });
+
+  it('--follow prints a last line still being written once, whole, even when a read cuts a character', async () => {
+    const other = tempHome('muxvisor-cli-partial-');
+    const f = () => followCli(other.home, ['logs', '-n', '5', '--follow', '--json']);
+    let follower: ReturnType<typeof followCli> | null = null;
+    try {
+      mkdirSync(other.layout.logsDir, { recursive: true });
+      const log = other.layout.supervisorLog;
+      const cafe = Buffer.from('"café"}\n');
+      const cut = cafe.indexOf(0xa9); // between the two bytes of `é`
+      // The log ends in the middle of a line when the follower starts...
+      writeFileSync(log, `${JSON.stringify({ level: 30, msg: 'whole' })}\n{"level":30,"msg":"half`);
+      follower = f();
+      await follower.waitFor((l) => l.includes('"whole"'));
+      await new Promise((r) => setTimeout(r, 500)); // polls that see the unfinished line
+      appendFileSync(log, '-way"}\n');
+      await follower.waitFor((l) => l.includes('half-way'));
+      // ...and a line is cut inside a character while it follows.
+      appendFileSync(log, Buffer.concat([Buffer.from('{"level":30,"msg":'), cafe.subarray(0, cut)]));
+      await new Promise((r) => setTimeout(r, 500));
+      appendFileSync(log, cafe.subarray(cut));
+      await follower.waitFor((l) => l.includes('caf'));
+      expect(await follower.stop('SIGINT')).toEqual({ code: 0, signal: null });
+      expect(follower.lines.map((l) => JSON.parse(l).msg)).toEqual(['whole', 'half-way', 'café']);
+    } finally {
+      await follower?.stop('SIGKILL');
       await other.cleanup();
     }
   });

@@ -7,7 +7,8 @@ import { closeSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Client, connect } from '../../lib/client.js';
-import { type CliErrorJson, followCli, runCli } from '../helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { CLI_MAIN, type CliErrorJson, followCli, runCli } from '../helpers/cli.js';
 import { tempHome } from '../helpers/home.js';
 
 const home = tempHome('muxvisor-cli-runs-');
@@ -183,6 +184,19 @@ describe('runs tail', () => {
     }
   });
 
+  it('-n of more large records than one answer holds prints the newest that fit, instead of failing', async () => {
+    // 300 records of 64 KiB: 19 MiB, more than a frame (16 MiB) holds.
+    const pad = 'x'.repeat(64 * 1024);
+    await finishedRun('large-records', Array.from({ length: 300 }, (_, i) => ({ i, pad })));
+    const r = await cli('runs', 'tail', 'large-records', '-n', '300', '--json');
+    expect(r.code, r.stdout.slice(0, 300)).toBe(0);
+    const got = r.jsonLines<{ index: number; record: { i: number; pad: string } }>();
+    expect(got.length).toBeGreaterThan(0);
+    expect(got.length * pad.length).toBeLessThanOrEqual(4 * 1024 * 1024 + pad.length);
+    expect(got.at(-1)!.index).toBe(299);
+    expect(got.every((g, k) => g.index === 300 - got.length + k && g.record.i === g.index)).toBe(true);
+  });
+
   it('rejects a negative -n with exit 2', async () => {
     const r = await cli('runs', 'tail', 'ten', '-n', '-1');
     expect(r.code).toBe(2);
@@ -210,6 +224,50 @@ describe('runs export', () => {
     const got = r.jsonLines<number>();
     expect(got).toHaveLength(n);
     expect(got.every((v, i) => v === i)).toBe(true);
+  });
+});
+
+describe('a reader that goes away (`| head`)', () => {
+  /**
+   * Runs `muxvisor ...args` with stdout to a pipe that this process closes once the first
+   * output came; `then` runs after that. Resolves with how the command ended and its stderr.
+   */
+  function closedEarly(args: string[], then: () => Promise<void> = async () => undefined): Promise<{ code: number | null; signal: string | null; stderr: string }> {
+    const child = spawn(process.execPath, [CLI_MAIN, '--home', home.home, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stdout.once('data', () => {
+      child.stdout.destroy();
+      void then();
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    return new Promise((resolve) => child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stderr });
+    }));
+  }
+
+  it('runs export stops quietly with exit 0', async () => {
+    await finishedRun('piped', Array.from({ length: 20_000 }, (_, i) => ({ i })));
+    const r = await closedEarly(['runs', 'export', 'piped', '--with-index']);
+    expect(r.stderr).toBe('');
+    expect(r).toMatchObject({ code: 0, signal: null });
+  });
+
+  it('runs tail --follow stops quietly with exit 0 at its next line', async () => {
+    const run = await client.openRun('piped-follow');
+    try {
+      run.publish({ first: true });
+      await run.sync();
+      const r = await closedEarly(['runs', 'tail', 'piped-follow', '--follow', '--json'], async () => {
+        for (let i = 0; i < 3; i++) run.publish({ i });
+        await run.sync();
+      });
+      expect(r.stderr).toBe('');
+      expect(r).toMatchObject({ code: 0, signal: null });
+    } finally {
+      await run.finish();
+    }
   });
 });
 

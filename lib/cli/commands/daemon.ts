@@ -11,7 +11,10 @@ import { processAlive, spawnDaemon, supervisorPid, waitForExit } from '../../dae
 import { action, type Ctx, homeFlag } from '../context.js';
 import { CliError, ExitCode } from '../exit-codes.js';
 import { duration } from '../format.js';
-import { followLines, lastLines, prettyPrinter } from '../supervisor-log.js';
+import { followLines, lastLines, type LogLine, prettyPrinter } from '../supervisor-log.js';
+
+/** The levels the supervisor's logger (pino) knows. */
+const LOG_LEVELS: readonly string[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 interface StartFlags {
   foreground?: boolean;
@@ -49,7 +52,11 @@ function daemonArgs(flags: StartFlags): string[] {
   };
   int('idle-timeout-ms', flags.idleTimeoutMs, '--idle-timeout-ms');
   int('workers', flags.workers, '--workers');
-  if (flags.logLevel !== undefined) args.push('--log-level', flags.logLevel);
+  if (flags.logLevel !== undefined) {
+    // Checked here: a supervisor given a level pino does not know fails to start (exit 1 or 3).
+    if (!LOG_LEVELS.includes(flags.logLevel)) throw new CliError(ExitCode.Usage, 'MUXVISOR_CLI_USAGE', `--log-level must be one of ${LOG_LEVELS.join(', ')}, got \`${flags.logLevel}\``);
+    args.push('--log-level', flags.logLevel);
+  }
   return args;
 }
 
@@ -78,11 +85,10 @@ async function foreground(ctx: Ctx, flags: StartFlags): Promise<ExitCode> {
   if (running !== null) throw new CliError(ExitCode.Refused, 'MUXVISOR_ALREADY_RUNNING', `a supervisor already runs for ${ctx.home} (pid ${running}); stop it first: \`muxvisor stop${homeFlag(ctx.layout)}\``);
   ctx.handleInterrupts(); // passed on to the daemon below
   const { end } = lastLines(ctx.layout.supervisorLog, 0);
-  const { child, ready } = spawnDaemon(ctx.layout, daemonArgs(flags));
+  const { child, ready, exited } = spawnDaemon(ctx.layout, daemonArgs(flags));
   const follow = new AbortController();
   const print = await prettyPrinter(!ctx.json && ctx.c.isColorSupported);
   const following = followLines(ctx.layout.supervisorLog, end, (line) => (ctx.json ? ctx.out(line.raw) : ctx.out(print(line))), follow.signal, 100);
-  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   // ctrl+c or SIGTERM here is passed on once per signal: the first drains, a second forces.
   const forward = (signal: NodeJS.Signals) => {
     if (child.exitCode === null && child.pid !== undefined) child.kill(signal);
@@ -109,6 +115,12 @@ async function foreground(ctx: Ctx, flags: StartFlags): Promise<ExitCode> {
   }
 }
 
+/** True when supervisor `pid` has logged that it is draining (its newest such line in the log). */
+function draining(ctx: Ctx, pid: number): boolean {
+  const mark = (l: LogLine) => l.entry?.pid === pid && (l.entry.msg === 'draining' || l.entry.msg === 'supervisor listening');
+  return lastLines(ctx.layout.supervisorLog, 1, { keep: mark }).lines[0]?.entry?.msg === 'draining';
+}
+
 async function stop(ctx: Ctx, flags: { force?: boolean; wait: string }): Promise<ExitCode> {
   const waitMs = Number(flags.wait);
   if (!Number.isInteger(waitMs) || waitMs < 1) throw new CliError(ExitCode.Usage, 'MUXVISOR_CLI_USAGE', `--wait must be a positive number of milliseconds, got \`${flags.wait}\``);
@@ -127,6 +139,8 @@ async function stop(ctx: Ctx, flags: { force?: boolean; wait: string }): Promise
     } catch (error) {
       if (isMuxvisorError(error) && error.code === ErrorCode.ConnectionClosed) {
         // it went away while we asked: fine
+      } else if (((error instanceof CliError && error.exitCode === ExitCode.NotRunning) || (isMuxvisorError(error) && error.code === ErrorCode.ShuttingDown)) && draining(ctx, pid)) {
+        // another stop (or its idle timeout) began the drain, which closed the socket: wait for it too
       } else if (isMuxvisorError(error) && error.code === ErrorCode.BadToken) {
         throw new CliError(ExitCode.Refused, ErrorCode.BadToken, `the supervisor (pid ${pid}) refuses the token in ${ctx.layout.tokenPath} (${error.message}); \`muxvisor stop --force${homeFlag(ctx.layout)}\` stops it without asking, and \`muxvisor doctor${homeFlag(ctx.layout)}\` says how to repair the token`);
       } else if (error instanceof CliError && error.exitCode === ExitCode.NotRunning) {

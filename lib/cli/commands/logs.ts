@@ -29,12 +29,12 @@ export function registerLogs(program: Command): void {
       const print = (l: LogLine) => {
         if (keep(l)) ctx.out(ctx.json ? l.raw : pretty(l));
       };
-      const { lines, end } = lastLines(ctx.layout.supervisorLog, min === 0 ? n : Infinity);
-      const shown = lines.filter(keep);
-      if (lines.length === 0 && end === 0 && !flags.follow) {
+      // Following, a last line still being written is left for followLines, which prints it whole.
+      const { lines, end, size } = lastLines(ctx.layout.supervisorLog, n, { keep, partial: !flags.follow });
+      if (size === 0 && !flags.follow) {
         throw new CliError(ExitCode.NotFound, 'MUXVISOR_NO_LOG', `no supervisor log at ${ctx.layout.supervisorLog}: no supervisor has run in this home yet`);
       }
-      for (const l of shown.slice(Math.max(0, shown.length - n))) print(l);
+      for (const l of lines) print(l);
       if (flags.follow) await followLines(ctx.layout.supervisorLog, end, print, ctx.handleInterrupts());
     }));
 }

@@ -28,7 +28,7 @@ export function registerPing(program: Command): void {
         for (; sent < n && !signal.aborted; sent++) {
           const ms = await client.ping({ timeoutMs: ctx.timeoutMs });
           histogram.recordValue(Math.max(1, Math.round(ms * 1000)));
-          if (interval > 0) await new Promise((r) => setTimeout(r, interval));
+          if (interval > 0 && !signal.aborted) await pause(interval, signal);
         }
         // A percentile is the top of its bucket (3 significant digits), which can pass the exact
         // max recorded: clamp, so that min <= p50 <= ... <= max always holds in the report.
@@ -47,4 +47,17 @@ export function registerPing(program: Command): void {
         histogram.destroy();
       }
     }));
+}
+
+/** Waits `ms`, or less when `signal` aborts (ctrl+c must not wait out a long --interval). */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
 }
