@@ -33,6 +33,12 @@ export function registerPing(program: Command): void {
         // A percentile is the top of its bucket (3 significant digits), which can pass the exact
         // max recorded: clamp, so that min <= p50 <= ... <= max always holds in the report.
         const us = (p: number) => Math.min(histogram.getValueAtPercentile(p), histogram.maxValue);
+        if (sent === 0) {
+          // Interrupted before the first answer: nothing was measured, and nothing is made up.
+          if (ctx.json) ctx.outJson({ count: 0, pid: client.server.pid, version: client.server.version, microseconds: null });
+          else ctx.out(`no round trip completed (interrupted)`);
+          return;
+        }
         const result = {
           count: sent, pid: client.server.pid, version: client.server.version,
           microseconds: { min: histogram.minNonZeroValue, p50: us(50), p90: us(90), p99: us(99), p999: us(99.9), max: histogram.maxValue, mean: Math.round(histogram.mean) },
