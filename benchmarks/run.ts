@@ -66,5 +66,5 @@ writeReport(jsonPath, {
   quick: opts.quick, repetitions, warmups, machine: describeMachine(root), results,
 });
 console.log(formatTable(results));
-console.log(`${repetitions} repetitions per variant after ${warmups} warm-up; ratio = muxvisor median / baseline median.`);
+console.log(`${repetitions} repetitions per variant after ${warmups} warm-up; ratio = muxvisor median / that baseline's median.`);
 console.log(`results: ${jsonPath}`);

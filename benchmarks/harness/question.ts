@@ -1,7 +1,8 @@
 /**
  * What a benchmark question is. A question answers one thing ("how many frames per second does
- * the codec move?") with one or more cases; each case measures a contender beside a baseline in
- * the same process and run, so the ratio between them is what carries across machines.
+ * the codec move?") with one or more cases; each case measures a contender beside a baseline
+ * (and any further baselines) in the same process and run, so the ratio between them is what
+ * carries across machines.
  */
 
 /** One repetition's figure, or several figures from the same measurement (keyed by metric). */
@@ -34,6 +35,11 @@ export interface Case {
   contender: Variant;
   /** What the contender is measured against; absent only where nothing natural exists. */
   baseline?: Variant;
+  /**
+   * Further baselines, each measured in the same rotation as the contender and `baseline` and
+   * reported with its own ratio ("msgpackr point to point" beside "raw socket").
+   */
+  otherBaselines?: Variant[];
 }
 
 export interface QuestionContext {

@@ -59,23 +59,45 @@ export function writeReport(path: string, report: Report): void {
   writeFileSync(path, `${JSON.stringify(report, null, 2)}\n`);
 }
 
+/**
+ * The results grouped by question: a heading with the workload and what was compared, then one
+ * row per case and figure. Columns for further baselines appear only when some case has them.
+ */
 export function formatTable(results: readonly CaseResult[]): string {
-  const table = new Table({
-    head: ['question', 'case', 'workload', 'muxvisor (median)', 'spread', 'baseline (median)', 'ratio'],
-    style: { head: [], border: [] },
-  });
-  for (const r of results) {
-    table.push([
-      r.question,
-      r.case,
-      r.workload,
-      `${formatNumber(r.contender.median)} ${r.unit}\n${r.contender.label}`,
-      `${(r.contender.spread * 100).toFixed(1)} %`,
-      r.baseline ? `${formatNumber(r.baseline.median)} ${r.unit}\n${r.baseline.label}` : '-',
-      r.ratio === undefined ? '-' : `${r.ratio.toFixed(2)}×`,
-    ]);
+  const ratioOf = (ratio: number | undefined) => (ratio === undefined ? '-' : `${ratio.toFixed(2)}×`);
+  const out: string[] = [];
+  const questions = [...new Set(results.map((r) => r.question))];
+  for (const question of questions) {
+    const rows = results.filter((r) => r.question === question);
+    const others = rows.some((r) => r.otherBaselines?.length);
+    const labels = (pick: (r: CaseResult) => string | undefined) => [...new Set(rows.map(pick).filter((l): l is string => l !== undefined))].join(' | ');
+    out.push(`${question}: ${rows[0]?.workload ?? ''}`);
+    out.push(`  muxvisor: ${labels((r) => r.contender.label.replace(/^muxvisor:?\s*/, ''))}`);
+    const base = labels((r) => r.baseline?.label);
+    if (base) out.push(`  baseline: ${base}`);
+    const other = labels((r) => r.otherBaselines?.map((o) => o.label).join(', '));
+    if (other) out.push(`  also against: ${other}`);
+    const table = new Table({
+      head: ['case', 'muxvisor (median)', 'spread', 'baseline', 'ratio', ...(others ? ['also against', 'ratio'] : [])],
+      style: { head: [], border: [], compact: true },
+    });
+    for (const r of rows) {
+      const row = [
+        r.case,
+        `${formatNumber(r.contender.median)} ${r.unit}`,
+        `${(r.contender.spread * 100).toFixed(1)} %`,
+        r.baseline ? `${formatNumber(r.baseline.median)} ${r.unit}` : '-',
+        r.baseline ? ratioOf(r.ratio) : '-',
+      ];
+      if (others) {
+        const list = r.otherBaselines ?? [];
+        row.push(list.length === 0 ? '-' : list.map((o) => `${formatNumber(o.median)} ${r.unit}`).join(', '), list.length === 0 ? '-' : list.map((o) => ratioOf(o.ratio)).join(', '));
+      }
+      table.push(row);
+    }
+    out.push(table.toString(), '');
   }
-  return table.toString();
+  return out.join('\n');
 }
 
 /** 1234567 -> "1.23M", 0.000123 -> "0.000123": three significant figures. */

@@ -1,6 +1,6 @@
 /**
- * Runs questions: warm-up first (not counted), then repetitions that alternate which variant goes
- * first, so that drift in the machine (another tenant, a thermal step) falls on both alike.
+ * Runs questions: warm-up first (not counted), then repetitions that rotate which variant goes
+ * first, so that drift in the machine (another tenant, a thermal step) falls on all alike.
  */
 import type { Case, Metric, Question, Sample, Variant } from './question.js';
 import { summarize, type Summary } from './stats.js';
@@ -34,6 +34,8 @@ export interface CaseResult {
   baseline?: { label: string } & Summary;
   /** Contender's median over the baseline's: above 1 means more of the unit than the baseline. */
   ratio?: number;
+  /** The case's further baselines, in its order, each with the contender's median over its own. */
+  otherBaselines?: Array<{ label: string } & Summary & { ratio?: number }>;
 }
 
 export async function runQuestion(question: Question, options: RunOptions): Promise<CaseResult[]> {
@@ -44,14 +46,22 @@ export async function runQuestion(question: Question, options: RunOptions): Prom
       const samples = await measureCase(question.name, c, options);
       const metrics: Metric[] = c.metrics ?? [{ key: 'value', unit: c.unit, higherIsBetter: c.higherIsBetter }];
       for (const m of metrics) {
-        const contender = { label: c.contender.label, ...summarize(samples.contender.map((s) => figure(s, m.key))) };
+        const side = (label: string, of: Sample[]) => ({ label, ...summarize(of.map((s) => figure(s, m.key))) });
+        const contender = side(c.contender.label, samples.contender);
+        const ratio = (baseline: Summary) => (baseline.median === 0 ? undefined : contender.median / baseline.median);
         const result: CaseResult = {
           question: question.name, title: question.title, workload: setup.workload,
           case: c.metrics ? `${c.name} ${m.key}` : c.name, unit: m.unit, higherIsBetter: m.higherIsBetter, contender,
         };
         if (c.baseline) {
-          result.baseline = { label: c.baseline.label, ...summarize(samples.baseline.map((s) => figure(s, m.key))) };
-          result.ratio = result.baseline.median === 0 ? undefined : contender.median / result.baseline.median;
+          result.baseline = side(c.baseline.label, samples.baseline);
+          result.ratio = ratio(result.baseline);
+        }
+        if (c.otherBaselines?.length) {
+          result.otherBaselines = c.otherBaselines.map((variant, i) => {
+            const other = side(variant.label, samples.others[i] as Sample[]);
+            return { ...other, ratio: ratio(other) };
+          });
         }
         results.push(result);
       }
@@ -68,13 +78,20 @@ function figure(sample: Sample, key: string): number {
   return value;
 }
 
+type Role = 'contender' | 'baseline' | number;
+
 async function measureCase(question: string, c: Case, options: RunOptions) {
-  const samples = { contender: [] as Sample[], baseline: [] as Sample[] };
+  const variants: Array<[Role, Variant]> = [['contender', c.contender]];
+  if (c.baseline) variants.push(['baseline', c.baseline]);
+  (c.otherBaselines ?? []).forEach((variant, i) => variants.push([i, variant]));
+  const samples = { contender: [] as Sample[], baseline: [] as Sample[], others: (c.otherBaselines ?? []).map(() => [] as Sample[]) };
   const total = options.warmups + options.repetitions;
   for (let rep = 0; rep < total; rep++) {
     const counted = rep >= options.warmups;
-    const order: Array<['contender' | 'baseline', Variant]> = [['contender', c.contender]];
-    if (c.baseline) order[rep % 2 === 0 ? 'unshift' : 'push'](['baseline', c.baseline]);
+    // Each repetition starts one variant further on, so that each goes first in turn; with one
+    // baseline: baseline first, then contender first, and so on.
+    const first = (rep + 1) % variants.length;
+    const order = [...variants.slice(first), ...variants.slice(0, first)];
     for (const [role, variant] of order) {
       options.onProgress?.({
         question, case: c.name, variant: variant.label,
@@ -82,7 +99,7 @@ async function measureCase(question: string, c: Case, options: RunOptions) {
       });
       const value = await variant.run();
       if (typeof value === 'number' && !Number.isFinite(value)) throw new Error(`${question}/${c.name}: ${variant.label} measured ${value}`);
-      if (counted) samples[role].push(value);
+      if (counted) (typeof role === 'number' ? (samples.others[role] as Sample[]) : samples[role]).push(value);
     }
   }
   return samples;
