@@ -12,12 +12,21 @@
  * unlogged records replayed. The bytes on their way to a worker are bounded: above the high-water
  * mark `congested` is true and callers stop reading their sockets until `onDrained` fires.
  */
+import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { ErrorCode, MuxvisorError } from '../../protocol/index.js';
+import { PACKAGE_ROOT } from '../../protocol/version.js';
 import { forEachFrame, type Op } from './batch.js';
 import type { FromWorker, ToWorker, WorkerEvent } from './messages.js';
 import { RingBatches } from './ring.js';
 import type { WorkerOptions } from './run-worker.js';
+
+/**
+ * The worker threads' entry point, found from the package root rather than from this module's
+ * own URL: the build bundles the daemon into one file (dist/supervisor/main.js), where this
+ * module's URL is the bundle's.
+ */
+const RUN_WORKER = join(PACKAGE_ROOT, 'dist', 'supervisor', 'workers', 'run-worker.js');
 
 /** Entries gathered for one worker that are posted without waiting for the end of the turn. */
 const EARLY_POST_ENTRIES = 64;
@@ -186,7 +195,7 @@ export class WorkerPool {
       heartbeatMs: Math.max(20, Math.floor(this.#options.watchdogMs / 5)), fsyncIntervalMs: this.#options.fsyncIntervalMs,
       ring: handle.batches.shared, busy: handle.busy.buffer as SharedArrayBuffer, maxPayloadBytes: this.#options.maxPayloadBytes,
     };
-    const thread = new Worker(new URL('./run-worker.js', import.meta.url), { workerData: data });
+    const thread = new Worker(RUN_WORKER, { workerData: data });
     thread.on('message', (m: FromWorker) => {
       if (handle.thread === thread) this.#receive(handle, m);
     });
