@@ -62,8 +62,10 @@ export interface SupervisorOptions {
   /**
    * Record bytes on their way to one worker thread before the supervisor stops reading the
    * connections that feed it (backpressure). Each worker gets twice this much shared memory for
-   * batches (pages are used only as they fill).
-   * @default 8388608 (8 MiB)
+   * batches (pages are used only as they fill). It bounds how long a request waits behind other
+   * runs' records on the same worker: at 8 MiB a quiet client's REQUEST waited 28 ms (p50) while
+   * 10 clients flooded, at 1 MiB 14 ms, with the same publish throughput (BENCHMARKS.md).
+   * @default 1048576 (1 MiB)
    */
   workerHighWaterBytes?: number;
   /**
@@ -108,7 +110,7 @@ export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
     maxInFlight: int('maxInFlight', 4096, 1),
     handshakeTimeoutMs: int('handshakeTimeoutMs', 5_000, 1),
     outputHighWaterBytes: int('outputHighWaterBytes', 4 * 1024 * 1024, 1),
-    workerHighWaterBytes: int('workerHighWaterBytes', 8 * 1024 * 1024, 64 * 1024),
+    workerHighWaterBytes: int('workerHighWaterBytes', 1024 * 1024, 64 * 1024),
     maxDedicatedWorkers: int('maxDedicatedWorkers', 16, 0, 1024),
     serviceSampleMs: int('serviceSampleMs', 2_000, 0, 3_600_000),
     logLevel: options.logLevel ?? 'info',
