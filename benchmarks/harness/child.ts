@@ -14,6 +14,18 @@ export function runProgram<T>(program: string, spec: unknown, timeoutMs = 300_00
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
+      // 'exit' can come before stdout is drained: read on until it ends (a grandchild holding the
+      // pipe open gets a second, then what arrived is used).
+      if (child.stdout.readableEnded) settle(code, signal);
+      else {
+        const late = setTimeout(() => settle(code, signal), 1_000);
+        child.stdout.once('end', () => {
+          clearTimeout(late);
+          settle(code, signal);
+        });
+      }
+    });
+    const settle = (code: number | null, signal: NodeJS.Signals | null) => {
       const last = out.trim().split('\n').at(-1) ?? '';
       if (code !== 0) return reject(new Error(`${program} ${JSON.stringify(spec)} exited with ${signal ?? code}: ${err.trim() || out.trim()}`));
       try {
@@ -21,6 +33,6 @@ export function runProgram<T>(program: string, spec: unknown, timeoutMs = 300_00
       } catch {
         reject(new Error(`${program} printed no JSON result: ${out}${err}`));
       }
-    });
+    };
   });
 }
