@@ -69,6 +69,7 @@ export function makeContext(globals: GlobalOptions): Ctx {
     abort.abort(new MuxvisorError(ErrorCode.Cancelled, 'stdout was closed by its reader'));
   });
   const clients: Client[] = [];
+  const stderrColor = globals.json !== true && wantColor(process.stderr, globals.color !== false);
   const ctx: Ctx & { clients: Client[] } = {
     home: layout.home,
     layout,
@@ -83,7 +84,8 @@ export function makeContext(globals: GlobalOptions): Ctx {
     clients,
     out: (text) => void process.stdout.write(`${text}\n`),
     outJson: (value) => void process.stdout.write(`${JSON.stringify(value, jsonReplacer)}\n`),
-    warn: (text) => void process.stderr.write(`${text}\n`),
+    // Callers colour with `c` (decided for stdout); stderr gets colour only when it may have it.
+    warn: (text) => void process.stderr.write(`${stderrColor ? text : stripAnsi(text)}\n`),
     async connect(options = {}) {
       const start = options.start ?? false;
       try {
@@ -101,6 +103,11 @@ export function makeContext(globals: GlobalOptions): Ctx {
     },
   };
   return ctx;
+}
+
+/** `text` without ANSI SGR sequences (colour and style). */
+export function stripAnsi(text: string): string {
+  return text.replace(/\u001b\[[0-9;]*m/g, '');
 }
 
 export function notRunning(layout: HomeLayout): CliError {
