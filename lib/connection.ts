@@ -133,10 +133,17 @@ export class ClientConnection extends EventEmitter {
    * `onEvent` gets its EVENTs in order until `end()` (which sends CANCEL) or until the
    * subscription ends on its own (`onEnd` gets why: the supervisor's error, or the connection
    * closing). While it lives, it keeps the process alive, as a pending request does.
+   * `first`, when given, sees the answer before `onEvent` sees any EVENT: EVENTs that arrive
+   * before it (they can come in the same read as the answer) wait, so a replay carried in the
+   * answer is delivered ahead of the live events.
    */
-  async subscribe(op: string, args: unknown, onEvent: (event: Event) => void, onEnd: (error: MuxvisorError) => void, options: CallOptions = {}): Promise<{ result: unknown; end: () => void }> {
+  async subscribe(
+    op: string, args: unknown, onEvent: (event: Event) => void, onEnd: (error: MuxvisorError) => void, options: CallOptions = {},
+    first?: (result: unknown) => void,
+  ): Promise<{ result: unknown; end: () => void }> {
     const id = this.#allocateId();
-    this.#subscriptions.set(id, { onEvent, onEnd });
+    let held: Event[] | null = [];
+    this.#subscriptions.set(id, { onEvent: (e) => (held === null ? onEvent(e) : held.push(e)), onEnd });
     let result: unknown;
     try {
       result = await this.#call(id, Kind.Request, 0, args === undefined ? { op } : { op, args }, `subscription \`${op}\``, options);
@@ -144,13 +151,19 @@ export class ClientConnection extends EventEmitter {
       this.#subscriptions.delete(id);
       throw error;
     }
-    if (!this.#subscriptions.has(id)) return { result, end: () => undefined };
-    this.transport.ref();
-    const end = () => {
-      if (!this.#subscriptions.delete(id)) return;
-      if (!this.transport.closed) this.transport.send(encodeMessage({ kind: Kind.Cancel, id, reason: 'unsubscribed' }));
-      this.#maybeUnref();
-    };
+    let end = () => undefined as void;
+    if (this.#subscriptions.has(id)) {
+      this.transport.ref();
+      end = () => {
+        if (!this.#subscriptions.delete(id)) return;
+        if (!this.transport.closed) this.transport.send(encodeMessage({ kind: Kind.Cancel, id, reason: 'unsubscribed' }));
+        this.#maybeUnref();
+      };
+    }
+    first?.(result);
+    const waiting = held;
+    held = null;
+    for (const e of waiting) onEvent(e);
     return { result, end };
   }
 

@@ -1,12 +1,12 @@
 /**
  * The daemon's life from outside, for tools such as the CLI: which process it is (the home's pid
- * file, checked against the live process), running it in the foreground, and stopping it.
- * Starting it in the background is `connect()`'s job (start.ts).
+ * file, checked against the live process), and spawning it: in the background by `connect()`
+ * (start.ts), in the foreground by `muxvisor start --foreground`.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { HomeLayout } from '../protocol/index.js';
+import { ErrorCode, type HomeLayout, MuxvisorError } from '../protocol/index.js';
 import { PACKAGE_ROOT } from '../protocol/version.js';
 
 /** The daemon's entry point: `node <this> --home <dir> [options]` (supervisor/main.ts). */
@@ -29,12 +29,33 @@ export function processAlive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+  return processState(pid) !== 'Z'; // no /proc (null): trust kill(0)
+}
+
+/** The state letter /proc gives `pid` (R, S, T, Z, ...), or null when it cannot be read. */
+export function processState(pid: number): string | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) || null;
   } catch {
-    return true; // no /proc: trust kill(0)
+    return null;
   }
+}
+
+/**
+ * What `pid`'s command line says: its arguments, whether it runs the daemon's entry point, and
+ * the home it was given (null without `--home`); null when /proc cannot be read.
+ */
+export function daemonCommand(pid: number): { argv: string[]; supervisor: boolean; home: string | null } | null {
+  let argv: string[];
+  try {
+    argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((a) => a.length > 0);
+  } catch {
+    return null;
+  }
+  const supervisor = argv.some((a) => a.endsWith(join('supervisor', 'main.js')));
+  const at = argv.indexOf('--home');
+  return { argv, supervisor, home: supervisor && at >= 0 && argv[at + 1] !== undefined ? resolve(argv[at + 1] as string) : null };
 }
 
 /**
@@ -42,15 +63,9 @@ export function processAlive(pid: number): boolean {
  * it runs something else (the pid was reused), null when that cannot be read (no /proc).
  */
 export function isSupervisorOf(pid: number, home: string): boolean | null {
-  let argv: string[];
-  try {
-    argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-  } catch {
-    return null;
-  }
-  if (!argv.some((a) => a.endsWith(join('supervisor', 'main.js')))) return false;
-  const at = argv.indexOf('--home');
-  return at < 0 || argv[at + 1] === undefined || resolve(argv[at + 1] as string) === home;
+  const command = daemonCommand(pid);
+  if (command === null) return null;
+  return command.supervisor && (command.home === null || command.home === home);
 }
 
 /**
@@ -73,21 +88,34 @@ export async function waitForExit(pid: number, ms: number, signal?: AbortSignal)
   return !processAlive(pid);
 }
 
+/** Exit code of a daemon that found the home locked by another (supervisor/main.ts). */
+export const EXIT_LOCKED = 75;
+
+export interface SpawnDaemonOptions {
+  /** Where its stdout and stderr go: a file descriptor (the caller closes its copy), or this process's. @default 'inherit' */
+  output?: number | 'inherit';
+  cwd?: string;
+}
+
 /**
- * Runs the daemon as a child of this process, in its own process group (so a terminal's ctrl+c
- * reaches only this process, which passes it on once), with stdout and stderr inherited. The
- * caller forwards signals and waits for `exited` (made at once, so an exit during the caller's
- * next await is not missed). `ready` resolves with `ready` or `locked` (another supervisor holds
- * the home), or rejects if the daemon exits first.
+ * Spawns the daemon, in its own session and process group (so a terminal's ctrl+c reaches only
+ * the caller, which may pass it on), and reads what it says on its ready pipe. `ready` resolves
+ * `ready` or `locked` (another supervisor holds the home), or rejects MUXVISOR_UNAVAILABLE when the
+ * daemon exits first (`data: {code, signal}`) or cannot be spawned. `exited` is made at once, so
+ * an exit during the caller's next await is not missed. The caller decides how long to wait, and
+ * whether to `unref()` the child.
  */
-export function spawnDaemon(layout: HomeLayout, args: readonly string[] = []): {
+export function spawnDaemon(layout: HomeLayout, args: readonly string[] = [], options: SpawnDaemonOptions = {}): {
   child: ChildProcess; ready: Promise<'ready' | 'locked'>; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 } {
   const env = { ...process.env };
   delete env.MUXVISOR_SERVICE;
+  // A supervisor started from inside a service must not carry that service's process marker:
+  // the marker's owner would kill it as a leftover of its service.
   delete env.MUXVISOR_SUPERVISED;
+  const output = options.output ?? 'inherit';
   const child = spawn(process.execPath, [DAEMON_ENTRY, '--home', layout.home, '--ready-fd', '3', ...args], {
-    detached: true, stdio: ['ignore', 'inherit', 'inherit', 'pipe'], env,
+    detached: true, stdio: ['ignore', output, output, 'pipe'], env, ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   const pipe = child.stdio[3] as NodeJS.ReadableStream & { destroy(): void };
@@ -98,8 +126,11 @@ export function spawnDaemon(layout: HomeLayout, args: readonly string[] = []): {
       if (said.includes('\n')) resolve(said.startsWith('ready') ? 'ready' : 'locked');
     });
     pipe.on('error', () => undefined);
-    child.once('exit', (code, sig) => (said.startsWith('locked') || code === 75 ? resolve('locked') : reject(new Error(`the supervisor exited during start-up (${sig ?? `code ${code}`})`))));
-    child.once('error', reject);
+    child.once('exit', (code, signal) => {
+      if (code === EXIT_LOCKED || said.startsWith('ready') || said.startsWith('locked')) resolve(said.startsWith('ready') ? 'ready' : 'locked');
+      else reject(new MuxvisorError(ErrorCode.Unavailable, `the supervisor exited during start-up (${signal ?? `code ${code}`})`, { data: { code, signal } }));
+    });
+    child.once('error', (error) => reject(new MuxvisorError(ErrorCode.Unavailable, `cannot start the supervisor: ${error.message}`, { cause: error })));
   });
   void ready.finally(() => pipe.destroy()).catch(() => undefined);
   return { child, ready, exited };

@@ -2,7 +2,7 @@
  * The supervisor's state-change stream (`events` op, PROTOCOL.md section 8): services changing
  * state, runs opening and finishing, the supervisor starting, draining, losing a worker.
  */
-import type { Event, MuxvisorError } from '../protocol/index.js';
+import type { MuxvisorError } from '../protocol/index.js';
 import type { CallOptions, ClientConnection } from './connection.js';
 
 /** The topics there are: `service`, `run`, `supervisor`. */
@@ -48,13 +48,9 @@ export async function subscribeEvents(conn: ClientConnection, onEvent: (event: S
     last.set(e.topic, e.seq);
     onEvent({ topic: e.topic as EventTopic, seq: e.seq, time: e.time, data: (e.data ?? {}) as Record<string, unknown> });
   };
-  // Live events that arrive before the answer is in hand wait, so the replay goes first.
-  let held: Event[] | null = [];
-  const { result, end } = await conn.subscribe('events', args, (e) => (held === null ? deliver(e) : held.push(e)), onEnd ?? (() => undefined), call);
-  const answer = result as { current: Record<string, number>; replay: SupervisorEvent[]; lost: string[] };
-  for (const e of answer.replay) deliver(e);
-  const waiting = held;
-  held = null;
-  for (const e of waiting) deliver(e);
+  const { result, end } = await conn.subscribe('events', args, deliver, onEnd ?? (() => undefined), call, (answer) => {
+    for (const e of (answer as { replay: SupervisorEvent[] }).replay) deliver(e);
+  });
+  const answer = result as { current: Record<string, number>; lost: string[] };
   return { current: answer.current, lost: answer.lost, close: end };
 }

@@ -142,27 +142,24 @@ export class Services {
     options: CallOptions & { lines?: number; onEnd?: (error: MuxvisorError) => void } = {},
   ): Promise<{ files: { stdout: string; stderr: string }; close: () => void }> {
     const { lines, onEnd, ...call } = options;
-    let held: Event[] | null = [];
-    let close = () => undefined as void;
+    // A removal ends the subscription; one that came with the answer is ended once `end` exists.
+    let end: (() => void) | null = null;
+    let removed = false;
     const deliver = (e: Event) => {
       const data = e.data as { removed?: boolean; stream: 'stdout' | 'stderr'; line: string };
-      if (data.removed) {
-        close();
-        onEnd?.(new MuxvisorError(ErrorCode.UnknownService, `service ${name} was removed`, { data: { name } }));
-      } else {
-        onLine({ time: e.time, stream: data.stream, line: data.line });
-      }
+      if (!data.removed) return onLine({ time: e.time, stream: data.stream, line: data.line });
+      removed = true;
+      end?.();
+      onEnd?.(new MuxvisorError(ErrorCode.UnknownService, `service ${name} was removed`, { data: { name } }));
     };
     const args: Record<string, unknown> = { name, follow: true };
     if (lines !== undefined) args.lines = lines;
-    const { result, end } = await this.#conn.subscribe('services.logs', args, (e: Event) => (held === null ? deliver(e) : held.push(e)), onEnd ?? (() => undefined), call);
-    close = end;
-    const answer = result as { lines: ServiceLogLine[]; files: { stdout: string; stderr: string } };
-    for (const line of answer.lines) onLine(line);
-    const waiting = held;
-    held = null;
-    for (const e of waiting) deliver(e);
-    return { files: answer.files, close: end };
+    const sub = await this.#conn.subscribe('services.logs', args, deliver, onEnd ?? (() => undefined), call, (answer) => {
+      for (const line of (answer as { lines: ServiceLogLine[] }).lines) onLine(line);
+    });
+    end = sub.end;
+    if (removed) end();
+    return { files: (sub.result as { files: { stdout: string; stderr: string } }).files, close: sub.end };
   }
 
   /**
@@ -177,21 +174,16 @@ export class Services {
     options: CallOptions & { since?: number; onEnd?: (error: MuxvisorError) => void } = {},
   ): Promise<ServiceEvents> {
     const { since, onEnd, ...call } = options;
-    // Live events that arrive before the answer is in hand wait, so the replay goes first.
-    let held: Array<{ seq: number; time: number; data?: unknown }> | null = [];
     let last = -1;
     const deliver = (e: { seq: number; time: number; data?: unknown }) => {
       if (e.seq <= last) return;
       last = e.seq;
       onEvent(e.data as ServiceEvent, { seq: e.seq, time: e.time });
     };
-    const { result, end } = await this.#conn.subscribe('services.events', since === undefined ? undefined : { since },
-      (e: Event) => (held === null ? deliver(e) : held.push(e)), onEnd ?? (() => undefined), call);
+    const { result, end } = await this.#conn.subscribe('services.events', since === undefined ? undefined : { since }, deliver, onEnd ?? (() => undefined), call, (answer) => {
+      for (const e of (answer as { replay: Array<{ seq: number; time: number; data: ServiceEvent }> | null }).replay ?? []) deliver(e);
+    });
     const answer = result as { seq: number; services: ServiceStatus[]; replay: Array<{ seq: number; time: number; data: ServiceEvent }> | null };
-    for (const e of answer.replay ?? []) deliver(e);
-    const waiting = held;
-    held = null;
-    for (const e of waiting) deliver(e);
     return { seq: answer.seq, services: answer.services, replay: answer.replay, close: end };
   }
 

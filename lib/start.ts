@@ -4,18 +4,14 @@
  * race here start one supervisor between them: the daemon takes the home's lock, and the loser
  * exits with code 75, telling its starter to connect to the winner.
  */
-import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   checkPrivateDir, ErrorCode, type HomeLayout, isMuxvisorError, MuxvisorError,
 } from '../protocol/index.js';
-import { PACKAGE_ROOT } from '../protocol/version.js';
 import { aborted } from './abort.js';
 import { ClientConnection } from './connection.js';
-
-/** Exit code of a daemon that found the home locked by another (supervisor/main.ts). */
-const EXIT_LOCKED = 75;
+import { spawnDaemon } from './daemon.js';
 
 export interface StartOptions {
   layout: HomeLayout;
@@ -100,52 +96,29 @@ async function startDaemon(options: StartOptions, deadline: number): Promise<'re
   mkdirSync(layout.logsDir, { recursive: true, mode: 0o700 });
   const out = openSync(layout.daemonOut, 'a', 0o600);
   const outStart = statSync(layout.daemonOut).size;
-  const env = { ...process.env };
-  delete env.MUXVISOR_SERVICE;
-  // A supervisor started from inside a service must not carry that service's process marker:
-  // the marker's owner would kill it as a leftover of its service.
-  delete env.MUXVISOR_SUPERVISED;
-  const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist', 'supervisor', 'main.js'), '--home', layout.home, '--ready-fd', '3', ...options.daemonArgs], {
-    detached: true, stdio: ['ignore', out, out, 'pipe'], env, cwd: layout.home,
-  });
-  closeSync(out);
-  const readyPipe = child.stdio[3] as NodeJS.ReadableStream & { destroy(): void };
+  let daemon: ReturnType<typeof spawnDaemon>;
   try {
-    return await new Promise<'ready' | 'locked'>((resolve, reject) => {
-      let said = '';
-      const timer = setTimeout(() => {
-        finish();
-        reject(new MuxvisorError(ErrorCode.Timeout, `the supervisor did not start within ${options.timeoutMs} ms${daemonOutput(layout, outStart)}`));
-      }, Math.max(1, deadline - Date.now()));
-      const finish = () => {
-        clearTimeout(timer);
-        options.signal?.removeEventListener('abort', onAbort);
-      };
-      const onAbort = () => {
-        finish();
-        reject(aborted(options.signal, 'starting the supervisor'));
-      };
-      options.signal?.addEventListener('abort', onAbort, { once: true });
-      readyPipe.on('data', (chunk: Buffer) => {
-        said += chunk.toString();
-        if (said.includes('\n')) {
-          finish();
-          resolve(said.startsWith('ready') ? 'ready' : 'locked');
-        }
-      });
-      child.once('exit', (code, signal) => {
-        finish();
-        if (code === EXIT_LOCKED || said.startsWith('ready') || said.startsWith('locked')) resolve(said.startsWith('ready') ? 'ready' : 'locked');
-        else reject(new MuxvisorError(ErrorCode.Unavailable, `the supervisor exited during start-up (${signal ?? `code ${code}`})${daemonOutput(layout, outStart)}`, { data: { code, signal } }));
-      });
-      child.once('error', (error) => {
-        finish();
-        reject(new MuxvisorError(ErrorCode.Unavailable, `cannot start the supervisor: ${error.message}`, { cause: error }));
-      });
-    });
+    daemon = spawnDaemon(layout, options.daemonArgs, { output: out, cwd: layout.home });
   } finally {
-    readyPipe.destroy();
-    child.unref();
+    closeSync(out);
+  }
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort = () => undefined as void;
+  try {
+    return await Promise.race([
+      daemon.ready.catch((error: MuxvisorError) => {
+        throw new MuxvisorError(error.code, `${error.message}${daemonOutput(layout, outStart)}`, { cause: error.cause ?? error, data: error.data });
+      }),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new MuxvisorError(ErrorCode.Timeout, `the supervisor did not start within ${options.timeoutMs} ms${daemonOutput(layout, outStart)}`)), Math.max(1, deadline - Date.now()));
+        onAbort = () => reject(aborted(options.signal, 'starting the supervisor'));
+        options.signal?.addEventListener('abort', onAbort, { once: true });
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    options.signal?.removeEventListener('abort', onAbort);
+    daemon.child.unref();
   }
 }
 

@@ -12,6 +12,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeValue, ErrorCode, isValidRunId, MuxvisorError } from '../protocol/index.js';
 import type { Operation } from './ops.js';
+import { foldSummary } from './recorder/default-handler.js';
 import { EntryType } from './recorder/log-format.js';
 import { readRunLog, type ResumePoint, walkRunLog } from './recorder/log-reader.js';
 import type { RunStream } from './run-stream.js';
@@ -34,15 +35,15 @@ export const runOperations: Readonly<Record<string, Operation>> = {
       log: { path: logPath, bytes: fileSize(logPath) },
     };
     if (a.summary === false || !existsSync(logPath)) return answer;
-    const summary: Record<string, unknown> = {};
+    // The default recorder's rule, over every record in the log, whichever handler the run has.
+    const summary = new Map<string, unknown>();
     let decoded = 0;
     const scan = await walkRunLog(logPath, (entry) => {
       if (entry.type !== EntryType.Record) return;
-      const value = decodeValue(entry.payload);
+      foldSummary(summary, decodeValue(entry.payload));
       decoded++;
-      if (isMap(value)) for (const key of Object.keys(value)) summary[key] = value[key];
     }, { signal: ctx.signal });
-    return { ...answer, summary, summaryRecords: decoded, end: endOf(scan.finish), tail: tailOf(scan, run.live !== null) };
+    return { ...answer, summary: Object.fromEntries(summary), summaryRecords: decoded, end: endOf(scan.finish), tail: tailOf(scan, run.live !== null) };
   },
 
   /**
@@ -203,10 +204,6 @@ function resumeArg(value: unknown): ResumePoint | null {
     throw new MuxvisorError(ErrorCode.InvalidArgument, '`from` must be the `next` of an earlier page: { offset: integer >= 16, index: integer >= 0 }');
   }
   return { offset: v.offset as number, index: v.index as number };
-}
-
-function isMap(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !Buffer.isBuffer(value) && !(value instanceof Date);
 }
 
 function openRuns(s: Supervisor) {

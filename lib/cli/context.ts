@@ -3,11 +3,12 @@
  * reach the supervisor, and one wrapper (`action`) that turns what a command returns or throws
  * into output and an exit code. The CLI reaches the supervisor through lib/ like any client.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { defaultHome, ErrorCode, type HomeLayout, homeLayout, isMuxvisorError, MuxvisorError } from '../../protocol/index.js';
 import { type Client, connect } from '../client.js';
 import type { ConnectOptions } from '../options.js';
-import { CliError, ExitCode, exitCodeFor } from './exit-codes.js';
+import { CliError, ExitCode, exitCodeFor, wholeNumber } from './exit-codes.js';
 import { type Colors, colors, wantColor } from './format.js';
 
 /** Options every command takes (on the program, before or after the command's name). */
@@ -51,8 +52,7 @@ export const CLIENT_NAME = 'muxvisor-cli';
 export function makeContext(globals: GlobalOptions): Ctx {
   const home = globals.home !== undefined ? globals.home : defaultHome();
   const layout = homeLayout(home);
-  const timeoutMs = globals.timeout === undefined ? 10_000 : Number(globals.timeout);
-  if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new CliError(ExitCode.Usage, 'MUXVISOR_CLI_USAGE', `--timeout must be a positive number of milliseconds, got \`${globals.timeout}\``);
+  const timeoutMs = globals.timeout === undefined ? 10_000 : wholeNumber(globals.timeout, '--timeout', { min: 1, expected: 'a positive number of milliseconds' });
   const abort = new AbortController();
   let handled = false;
   const stop = (signal: NodeJS.Signals) => {
@@ -103,6 +103,11 @@ export function makeContext(globals: GlobalOptions): Ctx {
     },
   };
   return ctx;
+}
+
+/** Waits `ms`, or less when `signal` aborts (ctrl+c must not wait out a poll); never rejects. */
+export function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return delay(ms, undefined, { signal }).catch(() => undefined);
 }
 
 /** `text` without ANSI SGR sequences (colour and style). */

@@ -65,3 +65,22 @@ export class CliError extends Error {
     this.code = code;
   }
 }
+
+/** A usage error (exit 2): the command line is wrong, and `message` says how. */
+export function usageError(message: string): CliError {
+  return new CliError(ExitCode.Usage, 'MUXVISOR_CLI_USAGE', message);
+}
+
+/**
+ * The whole number a flag's `value` holds, within [min, max]; else a usage error
+ * "`flag` must be `expected`, got `value`" (`expected` defaults to "a whole number", with the bounds).
+ */
+export function wholeNumber(value: string, flag: string, options: { min?: number; max?: number; expected?: string } = {}): number {
+  const { min = 0, max = Number.MAX_SAFE_INTEGER } = options;
+  const n = Number(value);
+  if (/^\s*$/.test(value) || !Number.isInteger(n) || n < min || n > max) {
+    const bounds = max < Number.MAX_SAFE_INTEGER ? ` ${min}..${max}` : min > 0 ? ` >= ${min}` : '';
+    throw usageError(`${flag} must be ${options.expected ?? `a whole number${bounds}`}, got \`${value}\``);
+  }
+  return n;
+}

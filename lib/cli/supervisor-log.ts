@@ -4,6 +4,7 @@
  * Lines are made human-readable by pino-pretty; with `--json` they pass through as they are.
  */
 import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { pause } from './context.js';
 
 export interface LogLine {
   /** The line as written (a JSON object, or text a crash left there). */
@@ -141,14 +142,6 @@ export async function followLines(path: string, offset: number, onLine: (line: L
         closeSync(fd);
       }
     }
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, intervalMs);
-      function done() {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        resolve();
-      }
-      signal.addEventListener('abort', done, { once: true });
-    });
+    await pause(intervalMs, signal);
   }
 }

@@ -85,8 +85,7 @@ export class DefaultHandler implements RunHandler {
       for (const entry of readRunLog(this.#log.path, { from: this.#summarized ?? undefined, limit: SUMMARY_SLICE })) {
         if (entry.type !== EntryType.Record) continue;
         this.#remember(entry);
-        const value = decodeValue(entry.payload);
-        if (isMap(value)) for (const key of Object.keys(value)) this.#summary.set(key, value[key]);
+        foldSummary(this.#summary, decodeValue(entry.payload));
         this.#summarized = { offset: entry.end, index: entry.index + 1 };
         read++;
       }
@@ -123,6 +122,11 @@ export class DefaultHandler implements RunHandler {
   #remember(entry: LogEntry): void {
     if (entry.index % INDEX_EVERY === 0) this.#points[entry.index / INDEX_EVERY] ??= { offset: entry.offset, index: entry.index };
   }
+}
+
+/** The summary's rule, one record at a time: every top-level key of a map record, latest value wins. */
+export function foldSummary(summary: Map<string, unknown>, record: unknown): void {
+  if (isMap(record)) for (const key of Object.keys(record)) summary.set(key, record[key]);
 }
 
 function isMap(value: unknown): value is Record<string, unknown> {

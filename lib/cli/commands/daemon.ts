@@ -9,7 +9,7 @@ import type { Command } from 'commander';
 import { ErrorCode, isMuxvisorError } from '../../../protocol/index.js';
 import { processAlive, spawnDaemon, supervisorPid, waitForExit } from '../../daemon.js';
 import { action, type Ctx, homeFlag } from '../context.js';
-import { CliError, ExitCode } from '../exit-codes.js';
+import { CliError, ExitCode, usageError, wholeNumber } from '../exit-codes.js';
 import { duration } from '../format.js';
 import { followLines, lastLines, type LogLine, prettyPrinter } from '../supervisor-log.js';
 
@@ -47,14 +47,13 @@ function daemonArgs(flags: StartFlags): string[] {
   const args: string[] = [];
   const int = (name: string, value: string | undefined, flag: string) => {
     if (value === undefined) return;
-    if (!/^\d+$/.test(value)) throw new CliError(ExitCode.Usage, 'MUXVISOR_CLI_USAGE', `--${name} must be a whole number, got \`${value}\``);
-    args.push(flag, value);
+    args.push(flag, String(wholeNumber(value, `--${name}`)));
   };
   int('idle-timeout-ms', flags.idleTimeoutMs, '--idle-timeout-ms');
   int('workers', flags.workers, '--workers');
   if (flags.logLevel !== undefined) {
     // Checked here: a supervisor given a level pino does not know fails to start (exit 1 or 3).
-    if (!LOG_LEVELS.includes(flags.logLevel)) throw new CliError(ExitCode.Usage, 'MUXVISOR_CLI_USAGE', `--log-level must be one of ${LOG_LEVELS.join(', ')}, got \`${flags.logLevel}\``);
+    if (!LOG_LEVELS.includes(flags.logLevel)) throw usageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got \`${flags.logLevel}\``);
     args.push('--log-level', flags.logLevel);
   }
   return args;
@@ -122,8 +121,7 @@ function draining(ctx: Ctx, pid: number): boolean {
 }
 
 async function stop(ctx: Ctx, flags: { force?: boolean; wait: string }): Promise<ExitCode> {
-  const waitMs = Number(flags.wait);
-  if (!Number.isInteger(waitMs) || waitMs < 1) throw new CliError(ExitCode.Usage, 'MUXVISOR_CLI_USAGE', `--wait must be a positive number of milliseconds, got \`${flags.wait}\``);
+  const waitMs = wholeNumber(flags.wait, '--wait', { min: 1, expected: 'a positive number of milliseconds' });
   const started = Date.now();
   const pid = supervisorPid(ctx.layout);
   if (pid === null) {

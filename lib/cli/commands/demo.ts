@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { HOME_ENV, SERVICE_ENV } from '../../../protocol/index.js';
 import { action, type Ctx, homeFlag } from '../context.js';
-import { CliError, ExitCode } from '../exit-codes.js';
+import { ExitCode, wholeNumber } from '../exit-codes.js';
 import { count, rate } from '../format.js';
 import { servicesText } from './services.js';
 import { statusText } from './status.js';
@@ -23,11 +23,10 @@ export function registerDemo(program: Command): void {
     .description('a one-minute tour: a supervisor, three processes logging runs, a supervised HTTP service')
     .option('--steps <n>', 'metrics each process logs', '400')
     .addHelpText('after', '\nExample:\n  $ muxvisor demo              # then: muxvisor status, muxvisor monitor')
-    .action(action(async (ctx, flags: { steps: string }) => demo(ctx, Number(flags.steps))));
+    .action(action(async (ctx, flags: { steps: string }) => demo(ctx, wholeNumber(flags.steps, '--steps', { min: 1, expected: 'a positive whole number' }))));
 }
 
 async function demo(ctx: Ctx, steps: number): Promise<ExitCode> {
-  if (!Number.isInteger(steps) || steps < 1) throw new CliError(ExitCode.Usage, 'MUXVISOR_CLI_USAGE', '--steps must be a positive whole number');
   const { c } = ctx;
   const say = (text: string) => ctx.out(`${c.cyan('›')} ${text}`);
   say(`home ${ctx.home}`);

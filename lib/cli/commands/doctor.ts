@@ -14,7 +14,7 @@ import { type Facts, gatherFacts } from '../doctor/facts.js';
 import { dataDirsCheck, homeCheck, runtimeDirCheck, tokenCheck } from '../doctor/files.js';
 import { daemonEntryCheck, diskCheck, homeEnvCheck, logsCheck, serviceEnvCheck, socketPathCheck } from '../doctor/space.js';
 import { action, type Ctx } from '../context.js';
-import { CliError, ExitCode } from '../exit-codes.js';
+import { ExitCode, usageError } from '../exit-codes.js';
 import type { Colors } from '../format.js';
 
 /** The longest the doctor waits for a supervisor's WELCOME (less with a smaller `--timeout`). */
@@ -137,6 +137,6 @@ const UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 **
 export function parseBytes(option: string, text: string): number {
   const match = /^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?\s*$/i.exec(text);
   const value = match === null ? Number.NaN : Number(match[1]) * (UNITS[(match[2] as string).toUpperCase()] as number);
-  if (!Number.isFinite(value)) throw new CliError(ExitCode.Usage, 'MUXVISOR_CLI_USAGE', `${option} must be a number of bytes, optionally with a suffix (500M, 2G, 1T), got \`${text}\``);
+  if (!Number.isFinite(value)) throw usageError(`${option} must be a number of bytes, optionally with a suffix (500M, 2G, 1T), got \`${text}\``);
   return Math.floor(value);
 }

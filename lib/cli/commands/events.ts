@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import type { EventTopic, SupervisorEvent } from '../../events.js';
 import { action } from '../context.js';
-import { CliError, ExitCode } from '../exit-codes.js';
+import { usageError, wholeNumber } from '../exit-codes.js';
 import { clock, type Colors, stateColor } from '../format.js';
 
 const TOPICS: readonly EventTopic[] = ['service', 'run', 'supervisor'];
@@ -21,9 +21,8 @@ export function registerEvents(program: Command): void {
     .addHelpText('after', '\nExamples:\n  $ muxvisor events -n 20\n  $ muxvisor events --follow --topic service --json')
     .action(action(async (ctx, flags: { follow?: boolean; topic?: string[]; last: string }) => {
       const topics = (flags.topic ?? [...TOPICS]) as EventTopic[];
-      for (const t of topics) if (!TOPICS.includes(t)) throw new CliError(ExitCode.Usage, 'MUXVISOR_CLI_USAGE', `--topic must be one of ${TOPICS.join(', ')}, got \`${t}\``);
-      const last = Number(flags.last);
-      if (!Number.isInteger(last) || last < 0) throw new CliError(ExitCode.Usage, 'MUXVISOR_CLI_USAGE', `--last must be a whole number, got \`${flags.last}\``);
+      for (const t of topics) if (!TOPICS.includes(t)) throw usageError(`--topic must be one of ${TOPICS.join(', ')}, got \`${t}\``);
+      const last = wholeNumber(flags.last, '--last');
       const client = await ctx.connect();
       const signal = flags.follow ? ctx.handleInterrupts() : ctx.signal;
       const print = (e: SupervisorEvent) => (ctx.json ? ctx.outJson(e) : ctx.out(eventText(e, ctx.c)));

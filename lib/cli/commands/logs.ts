@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { action } from '../context.js';
-import { CliError, ExitCode } from '../exit-codes.js';
+import { CliError, ExitCode, usageError, wholeNumber } from '../exit-codes.js';
 import { followLines, lastLines, levelNumber, type LogLine, prettyPrinter } from '../supervisor-log.js';
 
 export function registerLogs(program: Command): void {
@@ -16,13 +16,12 @@ export function registerLogs(program: Command): void {
     .option('-l, --level <level>', 'only this level and above: trace, debug, info, warn, error, fatal')
     .addHelpText('after', '\nExamples:\n  $ muxvisor logs -n 200 --level warn\n  $ muxvisor logs --follow')
     .action(action(async (ctx, flags: { lines: string; follow?: boolean; level?: string }) => {
-      const n = Number(flags.lines);
-      if (!Number.isInteger(n) || n < 0) throw new CliError(ExitCode.Usage, 'MUXVISOR_CLI_USAGE', `--lines must be a whole number, got \`${flags.lines}\``);
+      const n = wholeNumber(flags.lines, '--lines');
       let min = 0;
       try {
         min = flags.level === undefined ? 0 : levelNumber(flags.level);
       } catch (error) {
-        throw new CliError(ExitCode.Usage, 'MUXVISOR_CLI_USAGE', `--level: ${(error as Error).message}`);
+        throw usageError(`--level: ${(error as Error).message}`);
       }
       const pretty = await prettyPrinter(ctx.c.isColorSupported);
       const keep = (l: LogLine) => min === 0 || (typeof l.entry?.level === 'number' && l.entry.level >= min);

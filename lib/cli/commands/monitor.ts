@@ -9,7 +9,7 @@
  */
 import { type Command, Option } from 'commander';
 import { action } from '../context.js';
-import { CliError, ExitCode } from '../exit-codes.js';
+import { usageError, wholeNumber } from '../exit-codes.js';
 import { KEYS_HELP } from '../monitor/render.js';
 import { runMonitor } from '../monitor/session.js';
 
@@ -29,13 +29,10 @@ Examples:
   $ muxvisor monitor --interval 250
   $ muxvisor status --json          the same facts for scripts`)
     .action(action(async (ctx, opts: { interval: string }) => {
-      const intervalMs = Number(opts.interval);
-      if (!Number.isInteger(intervalMs) || intervalMs < MIN_INTERVAL_MS) {
-        throw new CliError(ExitCode.Usage, 'MUXVISOR_CLI_USAGE', `--interval must be a whole number of milliseconds, at least ${MIN_INTERVAL_MS}, got \`${opts.interval}\``);
-      }
-      if (ctx.json) throw new CliError(ExitCode.Usage, 'MUXVISOR_CLI_USAGE', 'monitor is a screen for people and has no --json; use `muxvisor status --json`');
+      const intervalMs = wholeNumber(opts.interval, '--interval', { min: MIN_INTERVAL_MS, expected: `a whole number of milliseconds, at least ${MIN_INTERVAL_MS}` });
+      if (ctx.json) throw usageError('monitor is a screen for people and has no --json; use `muxvisor status --json`');
       if (process.stdout.isTTY !== true || process.stdin.isTTY !== true) {
-        throw new CliError(ExitCode.Usage, 'MUXVISOR_CLI_USAGE', `monitor needs a terminal (its ${process.stdout.isTTY === true ? 'input' : 'output'} is not one); for scripts use \`muxvisor status --json\``);
+        throw usageError(`monitor needs a terminal (its ${process.stdout.isTTY === true ? 'input' : 'output'} is not one); for scripts use \`muxvisor status --json\``);
       }
       const client = await ctx.connect();
       // SIGINT / SIGTERM end the session cleanly (terminal restored, exit 0) instead of at once.

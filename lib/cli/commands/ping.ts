@@ -3,8 +3,8 @@
  * histogram (hdr-histogram-js), so one slow round trip shows instead of vanishing in an average.
  */
 import type { Command } from 'commander';
-import { action } from '../context.js';
-import { CliError, ExitCode } from '../exit-codes.js';
+import { action, pause } from '../context.js';
+import { usageError, wholeNumber } from '../exit-codes.js';
 
 export function registerPing(program: Command): void {
   program
@@ -14,10 +14,9 @@ export function registerPing(program: Command): void {
     .option('-i, --interval <ms>', 'pause between round trips', '0')
     .addHelpText('after', '\nExamples:\n  $ muxvisor ping\n  $ muxvisor ping -n 10000 --json')
     .action(action(async (ctx, flags: { count: string; interval: string }) => {
-      const n = Number(flags.count);
+      const n = wholeNumber(flags.count, '--count', { min: 1, max: 10_000_000, expected: '1..10000000' });
       const interval = Number(flags.interval);
-      if (!Number.isInteger(n) || n < 1 || n > 10_000_000) throw new CliError(ExitCode.Usage, 'MUXVISOR_CLI_USAGE', `--count must be 1..10000000, got \`${flags.count}\``);
-      if (!Number.isFinite(interval) || interval < 0) throw new CliError(ExitCode.Usage, 'MUXVISOR_CLI_USAGE', `--interval must be >= 0 ms, got \`${flags.interval}\``);
+      if (!Number.isFinite(interval) || interval < 0) throw usageError(`--interval must be >= 0 ms, got \`${flags.interval}\``);
       const client = await ctx.connect();
       // ctrl+c ends the round trips early and still prints what was measured.
       const signal = ctx.handleInterrupts();
@@ -53,17 +52,4 @@ export function registerPing(program: Command): void {
         histogram.destroy();
       }
     }));
-}
-
-/** Waits `ms`, or less when `signal` aborts (ctrl+c must not wait out a long --interval). */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -5,8 +5,8 @@
  */
 import type { Command } from 'commander';
 import type { ResumePoint, RunInfo } from '../../runs.js';
-import { action, jsonReplacer } from '../context.js';
-import { CliError, ExitCode } from '../exit-codes.js';
+import { action, jsonReplacer, pause } from '../context.js';
+import { ExitCode, wholeNumber } from '../exit-codes.js';
 import { age, bytes, clip, clock, type Colors, count, duration, stateColor, table } from '../format.js';
 
 export function registerRuns(program: Command): void {
@@ -16,7 +16,7 @@ export function registerRuns(program: Command): void {
     .option('--limit <n>', 'recorded runs to list', '20')
     .addHelpText('after', '\nExamples:\n  $ muxvisor runs\n  $ muxvisor runs show exp-42\n  $ muxvisor runs tail exp-42 --follow\n  $ muxvisor runs export exp-42 > exp-42.jsonl')
     .action(action(async (ctx, flags: { limit: string }) => {
-      const limit = positive(flags.limit, '--limit');
+      const limit = wholeNumber(flags.limit, '--limit', { min: 1 });
       const client = await ctx.connect();
       const list = await client.runs.list({ timeoutMs: ctx.timeoutMs });
       if (ctx.json) return void ctx.outJson({ open: list.open, recorded: list.recorded.slice(0, limit), recordedTotal: list.recorded.length });
@@ -43,7 +43,7 @@ export function registerRuns(program: Command): void {
     .option('-f, --follow', 'keep printing records until the run finishes (or ctrl+c)')
     .addHelpText('after', '\nExample:\n  $ muxvisor runs tail exp-42 -n 5 --follow')
     .action(action(async (ctx, id: string, flags: { lines: string; follow?: boolean }) => {
-      const n = positive(flags.lines, '--lines', 0);
+      const n = wholeNumber(flags.lines, '--lines');
       const client = await ctx.connect();
       const print = (r: { index: number; record: unknown }) => (ctx.json ? ctx.outJson(r) : ctx.out(`${ctx.c.dim(`#${r.index}`)}  ${JSON.stringify(r.record, jsonReplacer)}`));
       let page = await client.runs.read(id, { last: n, timeoutMs: ctx.timeoutMs });
@@ -54,7 +54,7 @@ export function registerRuns(program: Command): void {
         const next = await client.runs.read(id, { from: page.next, timeoutMs: ctx.timeoutMs });
         next.records.forEach(print);
         page = { ...next, next: next.next ?? page.next };
-        if (next.records.length === 0 && !next.finished) await sleep(250, signal);
+        if (next.records.length === 0 && !next.finished) await pause(250, signal);
       }
       if (page.finished && !ctx.json) ctx.warn(ctx.c.dim(`run ${id} finished`));
     }));
@@ -145,24 +145,6 @@ function showText(info: RunInfo, c: Colors): string {
   if (summary.length === 0) out.push('  (no map records)');
   else out.push(table(['key', 'latest'], summary.map(([k, v]) => [k, clip(JSON.stringify(v, jsonReplacer) ?? 'undefined', 100)]), c));
   return out.join('\n');
-}
-
-function positive(value: string, flag: string, min = 1): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new CliError(ExitCode.Usage, 'MUXVISOR_CLI_USAGE', `${flag} must be a whole number >= ${min}, got \`${value}\``);
-  return n;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 /** Waits for stdout to take what it has (a pipe to a slow reader must not grow our memory). */

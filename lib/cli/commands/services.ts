@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { ServiceDefinition, ServiceStatus } from '../../services.js';
 import { action, type Ctx } from '../context.js';
-import { CliError, ExitCode } from '../exit-codes.js';
+import { usageError, wholeNumber } from '../exit-codes.js';
 import { age, bytes, clip, clock, type Colors, exitText, percent, stateColor, table } from '../format.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -107,8 +107,7 @@ export function registerServices(program: Command): void {
     .option('-n, --lines <n>', 'last lines of output to show', '10')
     .addHelpText('after', '\nExample:\n  $ muxvisor service describe web --json')
     .action(action(async (ctx, name: string, flags: { lines: string }) => {
-      const n = Number(flags.lines);
-      if (!Number.isInteger(n) || n < 0) throw new CliError(ExitCode.Usage, 'MUXVISOR_CLI_USAGE', `--lines must be a whole number, got \`${flags.lines}\``);
+      const n = wholeNumber(flags.lines, '--lines');
       const client = await ctx.connect();
       const status = await client.services.get(name, { timeoutMs: ctx.timeoutMs });
       const { lines } = await client.services.logs(name, { lines: n, timeoutMs: ctx.timeoutMs });
@@ -130,8 +129,7 @@ export function registerServices(program: Command): void {
     .option('-f, --follow', 'keep printing lines as they are written (ctrl+c to stop)')
     .addHelpText('after', '\nExamples:\n  $ muxvisor service logs web -n 100\n  $ muxvisor service logs web --follow --json')
     .action(action(async (ctx, name: string, flags: { lines: string; follow?: boolean }) => {
-      const n = Number(flags.lines);
-      if (!Number.isInteger(n) || n < 0) throw new CliError(ExitCode.Usage, 'MUXVISOR_CLI_USAGE', `--lines must be a whole number, got \`${flags.lines}\``);
+      const n = wholeNumber(flags.lines, '--lines');
       const client = await ctx.connect();
       const print = (l: { time: number; stream: string; line: string }) => (ctx.json
         ? ctx.outJson(l)
@@ -180,7 +178,6 @@ interface AddFlags {
   wait: boolean;
 }
 
-const usage = (message: string) => new CliError(ExitCode.Usage, 'MUXVISOR_CLI_USAGE', message);
 
 /** The definition the flags describe; the supervisor checks it (and names every problem). */
 export function definitionFrom(name: string, command: string[], flags: AddFlags): ServiceDefinition {
@@ -189,7 +186,7 @@ export function definitionFrom(name: string, command: string[], flags: AddFlags)
     try {
       d = JSON.parse(readFileSync(flags.file, 'utf8')) as Record<string, unknown>;
     } catch (error) {
-      throw usage(`cannot read the definition in ${flags.file}: ${(error as Error).message}`);
+      throw usageError(`cannot read the definition in ${flags.file}: ${(error as Error).message}`);
     }
   }
   d.name = name;
@@ -198,33 +195,33 @@ export function definitionFrom(name: string, command: string[], flags: AddFlags)
     d.command = program.includes('/') && !isAbsolute(program) ? resolve(program) : program;
     d.args = args;
   }
-  if (d.command === undefined) throw usage('no command: give it after `--` (`muxvisor service add web -- python3 -m http.server {port}`) or in --file');
+  if (d.command === undefined) throw usageError('no command: give it after `--` (`muxvisor service add web -- python3 -m http.server {port}`) or in --file');
   if (flags.port) d.ports = Object.fromEntries(flags.port.map((p) => {
     const m = /^(?:([A-Za-z0-9._-]+)=)?(\d+)$/.exec(p);
-    if (m === null) throw usage(`--port wants NAME=PORT or PORT, got \`${p}\``);
+    if (m === null) throw usageError(`--port wants NAME=PORT or PORT, got \`${p}\``);
     return [m[1] ?? 'port', Number(m[2])];
   }));
   if (flags.url !== undefined) d.url = flags.url;
   if (flags.env) d.env = Object.fromEntries(flags.env.map((e) => {
     const i = e.indexOf('=');
-    if (i <= 0) throw usage(`--env wants KEY=value, got \`${e}\``);
+    if (i <= 0) throw usageError(`--env wants KEY=value, got \`${e}\``);
     return [e.slice(0, i), e.slice(i + 1)];
   }));
   if (flags.inheritEnv) d.inheritEnv = flags.inheritEnv;
   if (flags.cwd !== undefined) d.cwd = resolve(flags.cwd);
   if (flags.ready !== undefined || flags.readyTimeout !== undefined) {
     const probe = flags.ready === undefined ? (d.readiness as Record<string, unknown> | undefined) ?? { type: 'tcp' } : parseProbe(flags.ready);
-    if (flags.readyTimeout !== undefined) probe.timeoutMs = int(flags.readyTimeout, '--ready-timeout');
+    if (flags.readyTimeout !== undefined) probe.timeoutMs = wholeNumber(flags.readyTimeout, '--ready-timeout');
     d.readiness = probe;
   }
   if (flags.restart !== undefined || flags.maxRestarts !== undefined) {
     const restart: Record<string, unknown> = { ...((d.restart as Record<string, unknown> | undefined) ?? { policy: 'on-failure' }) };
     if (flags.restart !== undefined) restart.policy = flags.restart;
-    if (flags.maxRestarts !== undefined) restart.maxRestarts = int(flags.maxRestarts, '--max-restarts');
+    if (flags.maxRestarts !== undefined) restart.maxRestarts = wholeNumber(flags.maxRestarts, '--max-restarts');
     d.restart = restart;
   }
   if (flags.stopSignal !== undefined) d.stopSignal = flags.stopSignal;
-  if (flags.stopTimeout !== undefined) d.stopTimeoutMs = int(flags.stopTimeout, '--stop-timeout');
+  if (flags.stopTimeout !== undefined) d.stopTimeoutMs = wholeNumber(flags.stopTimeout, '--stop-timeout');
   if (flags.run !== undefined) d.run = flags.run;
   return d as unknown as ServiceDefinition;
 }
@@ -236,14 +233,9 @@ function parseProbe(text: string): Record<string, unknown> {
   if (text === 'http') return { type: 'http' };
   if (text.startsWith('http:')) return { type: 'http', path: text.slice(5) };
   if (text.startsWith('log:') && text.length > 4) return { type: 'log', pattern: text.slice(4) };
-  throw usage(`--ready wants none, tcp[:PORTNAME], http[:/path] or log:REGEX, got \`${text}\``);
+  throw usageError(`--ready wants none, tcp[:PORTNAME], http[:/path] or log:REGEX, got \`${text}\``);
 }
 
-function int(value: string, flag: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw usage(`${flag} must be a whole number, got \`${value}\``);
-  return n;
-}
 
 function report(ctx: Ctx, status: ServiceStatus, verb: string): void {
   if (ctx.json) return void ctx.outJson(status);

@@ -6,7 +6,7 @@
 import { accessSync, constants, type Stats, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { dirname } from 'node:path';
-import { defaultHome, type HomeLayout } from '../../../protocol/index.js';
+import { defaultHome } from '../../../protocol/index.js';
 
 /** `fail` makes the doctor exit 7; `warn` is printed but exits 0; `skip`: nothing to check. */
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';

@@ -4,10 +4,9 @@
  * Gathered once, then every check is a plain function of these facts.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import { ErrorCode, type HomeLayout, isMuxvisorError } from '../../../protocol/index.js';
 import { connect } from '../../client.js';
-import { processAlive } from '../../daemon.js';
+import { daemonCommand, processAlive, processState } from '../../daemon.js';
 import { CLIENT_NAME } from '../context.js';
 
 /** What one connection attempt to the home's socket found. */
@@ -104,20 +103,12 @@ export function readPidFacts(layout: HomeLayout): PidFacts {
   facts.pid = pid;
   facts.alive = processAlive(pid);
   if (!facts.alive) return facts;
-  try {
-    facts.argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((a) => a.length > 0);
-  } catch {
-    return facts; // no /proc, or hidden from us: cannot tell
-  }
-  facts.supervisor = facts.argv.some((a) => a.endsWith(join('supervisor', 'main.js')));
-  const at = facts.argv.indexOf('--home');
-  if (facts.supervisor && at >= 0 && facts.argv[at + 1] !== undefined) facts.servesHome = resolve(facts.argv[at + 1] as string);
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    facts.state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) || null;
-  } catch {
-    // gone meanwhile
-  }
+  const command = daemonCommand(pid);
+  if (command === null) return facts; // no /proc, or hidden from us: cannot tell
+  facts.argv = command.argv;
+  facts.supervisor = command.supervisor;
+  facts.servesHome = command.home;
+  facts.state = processState(pid);
   return facts;
 }
 
