@@ -4,7 +4,7 @@
  * (start.ts), in the foreground by `muxvisor start --foreground`.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ErrorCode, type HomeLayout, MuxvisorError } from '../protocol/index.js';
 import { PACKAGE_ROOT } from '../protocol/version.js';
@@ -29,8 +29,14 @@ export function processAlive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
-  return processState(pid) !== 'Z'; // no /proc (null): trust kill(0)
+  // A dead process not yet reaped by its parent still answers kill(0); /proc tells the truth. A
+  // stat that cannot be read where /proc exists means it was reaped in between: gone. Without
+  // /proc, kill(0) is all there is.
+  const state = processState(pid);
+  return state === null ? !HAS_PROC : state !== 'Z' && state !== 'X';
 }
+
+const HAS_PROC = existsSync('/proc/self/stat');
 
 /** The state letter /proc gives `pid` (R, S, T, Z, ...), or null when it cannot be read. */
 export function processState(pid: number): string | null {

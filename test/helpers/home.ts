@@ -5,9 +5,13 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { processAlive as alive, waitForExit } from '../../lib/daemon.js';
 import { type HomeLayout, homeLayout } from '../../protocol/index.js';
 import { homeMarkerId } from '../../supervisor/services/manager.js';
 import { markedProcesses, signalAll } from '../../supervisor/services/proc.js';
+
+/** True while `pid` runs (a zombie counts as gone), and a wait for it to be gone: the library's. */
+export { alive, waitForExit };
 
 export interface TempHome {
   home: string;
@@ -55,38 +59,6 @@ export function tempHome(prefix = 'muxvisor-test-'): TempHome {
       rmSync(home, { recursive: true, force: true });
     },
   };
-}
-
-/** True while `pid` runs; a zombie (exited, not yet reaped by its parent) counts as gone. */
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  return !isZombie(pid);
-}
-
-/** Resolves true when `pid` is gone within `ms`. */
-export async function waitForExit(pid: number, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (!alive(pid)) return true;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return !alive(pid);
-}
-
-/**
- * A dead child not yet reaped by its parent still answers kill(0); /proc tells the truth. A stat
- * that cannot be read right after kill(0) succeeded means the process was reaped in between: gone.
- */
-function isZombie(pid: number): boolean {
-  try {
-    return /\) [ZX] /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return true;
-  }
 }
 
 /** Polls `check` until it returns a truthy value or `ms` pass; throws with `what` on timeout. */
