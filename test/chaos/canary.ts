@@ -1,0 +1,56 @@
+/**
+ * Running the canary (programs/canary.ts) beside a section's mischief, and judging what it saw:
+ * no error at all, every record it published kept, and (a timing bound, judged only in full runs)
+ * no call slower than `stallMs`.
+ */
+import type { CanaryResult } from './programs/canary.js';
+import type { SectionContext, Spawned } from './context.js';
+
+export interface Canary {
+  child: Spawned;
+  /** Tells it to stop, waits for its result (null when it died or printed none). */
+  stop(): Promise<CanaryResult | null>;
+}
+
+/** Starts a canary on `home` (whose supervisor must be running) and waits until it is ready. */
+export async function startCanary(ctx: SectionContext, home: string, spec: { intervalMs?: number; windowMs?: number } = {}): Promise<Canary> {
+  const child = ctx.program('canary', { home, ...spec }, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const deadline = Date.now() + 30_000;
+  while (!child.stdout().includes('"ready"')) {
+    if (Date.now() > deadline || child.process.exitCode !== null) {
+      throw new Error(`the canary did not get ready within 30 s (exit ${child.process.exitCode}): ${child.stderr()}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return {
+    child,
+    async stop() {
+      child.process.stdin?.end('stop\n');
+      const timer = setTimeout(() => child.process.kill('SIGKILL'), 30_000);
+      await child.exited;
+      clearTimeout(timer);
+      const last = child.stdout().trim().split('\n').at(-1) ?? '';
+      try {
+        const parsed = JSON.parse(last) as CanaryResult | { event: string };
+        return 'calls' in parsed ? parsed : null;
+      } catch {
+        return null;
+      }
+    },
+  };
+}
+
+/**
+ * Checks a canary's result: it ended with a result, saw no error, its run kept every record;
+ * records its figures. `stallMs` is the longest any call may take (a timing bound).
+ */
+export function judgeCanary(ctx: SectionContext, result: CanaryResult | null, stallMs: number, label = 'canary'): void {
+  if (!ctx.check(result !== null, `${label} ended`, () => `the ${label} died or printed no result`)) return;
+  const r = result as CanaryResult;
+  ctx.count(`${label} calls`, r.calls);
+  ctx.check(r.errorCount === 0, `${label} saw an error`, () => `the ${label} saw ${r.errorCount} errors: ${r.errors.join('; ')}`);
+  ctx.check(r.finishedRecords === r.records, `${label} record missing`, () => `the ${label} published ${r.records} records, its finished run holds ${r.finishedRecords}`);
+  ctx.figure(`${label} p50`, r.p50Ms, 'ms');
+  ctx.figure(`${label} p99`, r.p99Ms, 'ms');
+  ctx.figure(`${label} slowest call`, r.maxMs, 'ms', { max: stallMs, timing: true });
+}
