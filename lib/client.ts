@@ -103,7 +103,7 @@ export class Client extends EventEmitter implements ExitParticipant {
       throw new MuxvisorError(ErrorCode.InvalidArgument, `attachRun needs a run id, and ${RUN_ENV} is not set`);
     }
     const result = (await this.#conn.call(Kind.Attach, 0, { run: id }, `attach to run ${id}`, options)) as { channel: number };
-    return this.#track(id, result.channel);
+    return this.#track(id, result.channel, true);
   }
 
   /** Runs supervisor operation `op` (status, runs.list, connections.list, shutdown, ...). */
@@ -166,8 +166,8 @@ export class Client extends EventEmitter implements ExitParticipant {
     for (const run of this.#runs) run.interrupted(`the process (pid ${process.pid}) received ${signal}`);
   }
 
-  #track(id: string, channel: number): Run {
-    const run = new Run(id, channel, this.#conn, {
+  #track(id: string, channel: number, attached = false): Run {
+    const run = new Run(id, channel, this.#conn, attached, {
       highWaterBytes: this.#options.highWaterBytes,
       maxBufferedBytes: this.#options.maxBufferedBytes,
       forget: (r) => this.#runs.delete(r),

@@ -57,10 +57,13 @@ export class Run {
   #state: 'open' | 'finishing' | 'finished' | 'detached' = 'open';
   /** Records published through this handle. */
   published = 0;
+  /** True when this handle joined the run with `attachRun` (another process opened it). */
+  readonly attached: boolean;
 
-  constructor(id: string, channel: number, conn: ClientConnection, limits: RunLimits) {
+  constructor(id: string, channel: number, conn: ClientConnection, attached: boolean, limits: RunLimits) {
     this.id = id;
     this.channel = channel;
+    this.attached = attached;
     this.#conn = conn;
     this.#limits = limits;
     this.#header = { kind: Kind.Publish, flags: 0, id: 0, channel };
@@ -151,9 +154,18 @@ export class Run {
     if (this.#state === 'open' && !this.#conn.closed) await this.finish();
   }
 
-  /** FINISH with `interrupted`, queued without waiting: for the exit path. */
+  /**
+   * The exit path (the process dies of a signal), queued without waiting: a run this process
+   * opened is finished `interrupted`; a run it attached to is left to its other owners (DETACH),
+   * so a child that is stopped does not end its parent's run.
+   */
   interrupted(reason: string): void {
     if (this.#state !== 'open' || this.#conn.closed) return;
+    if (this.attached) {
+      this.#state = 'detached';
+      this.#conn.sendUnanswered(Kind.Detach, this.channel, undefined);
+      return;
+    }
     this.#state = 'finishing';
     this.#conn.sendUnanswered(Kind.Finish, this.channel, { status: 'interrupted', reason });
   }

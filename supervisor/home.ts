@@ -5,10 +5,11 @@
  */
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkPrivateDir, encodeValue, type HomeLayout, newToken } from '../protocol/index.js';
+import { checkPrivateDir, decodeValue, encodeValue, type HomeLayout, newToken } from '../protocol/index.js';
 import { writeFileAtomic } from './fs-atomic.js';
 import type { Logger } from './log.js';
 import { EntryType } from './recorder/log-format.js';
+import { scanRunLog } from './recorder/log-reader.js';
 import { RunLogWriter } from './recorder/log-writer.js';
 
 const TOKEN_PATTERN = /^[0-9a-f]{64}$/;
@@ -82,15 +83,23 @@ export async function recoverAbandonedRuns(layout: HomeLayout, log: Logger): Pro
       continue;
     }
     if (meta.state !== 'open' || !existsSync(join(dir, 'run.mvlog'))) continue;
-    const reason = `the supervisor (pid ${String(meta.supervisorPid)}) stopped while the run was open`;
+    let reason = `the supervisor (pid ${String(meta.supervisorPid)}) stopped while the run was open`;
+    let status = 'crashed';
     try {
-      const { writer, recovery } = RunLogWriter.reopen(join(dir, 'run.mvlog'));
+      const logPath = join(dir, 'run.mvlog');
+      const { writer, recovery } = RunLogWriter.reopen(logPath);
       if (!recovery.finished) {
         writer.appendEntry(EntryType.Recovered, encodeValue({ time: Date.now(), reason, truncatedBytes: recovery.truncatedBytes, tornAt: recovery.torn?.offset ?? null }));
-        writer.appendEntry(EntryType.Finish, encodeValue({ status: 'crashed', reason, time: Date.now(), records: writer.records }));
+        writer.appendEntry(EntryType.Finish, encodeValue({ status, reason, time: Date.now(), records: writer.records }));
+      } else {
+        // The log was complete (its FINISH written) when the supervisor died, before meta.json
+        // said so: the run ended as its FINISH entry says, not as crashed.
+        const finish = decodeValue(scanRunLog(logPath).finish as Uint8Array) as { status?: unknown; reason?: unknown };
+        status = String(finish.status);
+        reason = typeof finish.reason === 'string' ? finish.reason : reason;
       }
       await writer.close();
-      writeFileAtomic(metaPath, `${JSON.stringify({ ...meta, state: 'finished', status: 'crashed', reason, records: writer.records, bytes: writer.bytes, updatedAt: Date.now(), truncatedBytes: recovery.truncatedBytes }, null, 2)}\n`);
+      writeFileAtomic(metaPath, `${JSON.stringify({ ...meta, state: 'finished', status, reason, records: writer.records, bytes: writer.bytes, updatedAt: Date.now(), truncatedBytes: recovery.truncatedBytes }, null, 2)}\n`);
       log.warn({ run, records: writer.records, truncatedBytes: recovery.truncatedBytes }, 'finished a run left open by a stopped supervisor');
       recovered++;
     } catch (error) {

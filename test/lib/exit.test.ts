@@ -278,3 +278,19 @@ describe('a process that ends without finishing its run', () => {
     expect(meta.bytes as number).toBeGreaterThan(records * BIG_PAD);
   });
 });
+
+describe('a child attached to its parent\'s run', () => {
+  it('leaves the run open for its parent when it dies of SIGTERM (it detaches, it does not finish it)', async () => {
+    const run = await client.openRun(`attached-sigterm-${nextRun++}`);
+    run.publish({ from: 'parent', n: 0 });
+    const child = runFixture('publish.mjs', [], { MUXVISOR_HOME: home.home, RUNS: run.id, ATTACH: '1', RECORDS: '50', SYNC: '1', HOLD: '1', TAG: 'child' });
+    children.push(child);
+    await child.line((l) => l.event === 'published');
+    child.process.kill('SIGTERM');
+    expect(await child.exited).toEqual({ code: null, signal: 'SIGTERM' });
+    // The parent still owns an open run: it publishes on and finishes it ok, with the child's records kept.
+    run.publish({ from: 'parent', n: 1 });
+    const done = await run.finish();
+    expect(done).toMatchObject({ status: 'ok', records: 52 });
+  });
+});

@@ -2,7 +2,7 @@
  * Handlers that throw, hang, block or crash their thread; clients and supervisors killed -9; a
  * SIGTERM with runs open. Real daemons, real processes, temporary homes.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Client, connect, ErrorCode, MuxvisorError } from '../../lib/index.js';
@@ -160,6 +160,24 @@ describe('processes that die', () => {
     expect(kept.length).toBeGreaterThanOrEqual(1000);
     expect(kept).toEqual(Array.from({ length: kept.length }, (_, i) => ({ i })));
     expect(scan(home.home, 'orphaned')).toMatchObject({ torn: null, finished: true });
+    await again.close();
+  });
+
+  it('keeps the status of a run whose log was complete when the supervisor died before meta.json said so', async () => {
+    home = tempHome();
+    const client = await connect({ home: home.home, supervisor: { idleTimeoutMs: 0 } });
+    const run = await client.openRun('finished-unsaid');
+    for (let i = 0; i < 10; i++) run.publish({ i });
+    await run.finish();
+    await client.close();
+    await home.stopSupervisor('SIGKILL');
+    // The moment between the FINISH entry's fsync and meta.json's rename: meta.json still says open.
+    const metaPath = join(home.layout.runsDir, 'finished-unsaid', 'meta.json');
+    writeFileSync(metaPath, JSON.stringify({ ...JSON.parse(readFileSync(metaPath, 'utf8')), state: 'open', status: null }));
+    const again = await connect({ home: home.home, supervisor: { idleTimeoutMs: 0 } });
+    const m = await finishedMeta(home.home, 'finished-unsaid');
+    expect(m).toMatchObject({ state: 'finished', status: 'ok', records: 10 });
+    expect(scan(home.home, 'finished-unsaid')).toMatchObject({ records: 10, torn: null, finished: true });
     await again.close();
   });
 
