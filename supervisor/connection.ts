@@ -81,6 +81,8 @@ export class Connection implements Owner {
   readonly #channels = new Map<number, RunStream>();
   #nextChannel = 1;
   readonly #warned = new Set<number>();
+  /** Records dropped per channel because its run no longer took records: a SYNC there must fail. */
+  readonly #dropped = new Map<number, number>();
   readonly #paused = new Set<string>();
   #handshakeTimer: NodeJS.Timeout | null;
   /** The chunk being decoded: frames whose payload lies in it have their header just before. */
@@ -330,6 +332,14 @@ export class Connection implements Owner {
         if (!this.#admit(f)) return;
         const run = this.#run(f, true);
         if (run === null) return;
+        // A SYNC promises that everything this connection published there is durable: when some
+        // of it was dropped (the run stopped taking records first), that promise cannot be kept.
+        const dropped = this.#dropped.get(f.channel) ?? 0;
+        if (dropped > 0) {
+          return this.#reply(f.id, new MuxvisorError(ErrorCode.UnknownRun,
+            `run ${run.id} is ${run.state}: ${dropped} records published to it on channel ${f.channel} after it stopped taking records were dropped, so they are not durable`,
+            { data: { channel: f.channel, run: run.id, dropped } }));
+        }
         this.#inflight.set(f.id, { kind: f.kind, run, op: null});
         this.#host.mux.sync(run, this.id, f.id);
         return;
@@ -422,6 +432,7 @@ export class Connection implements Owner {
 
   /** Records to a channel that is not open here are dropped, with one warning per channel. */
   #unknownChannel(channel: number, run: RunStream | undefined): void {
+    this.#dropped.set(channel, (this.#dropped.get(channel) ?? 0) + 1);
     if (this.#warned.has(channel)) return;
     this.#warned.add(channel);
     const message = run ? `run ${run.id} is ${run.state}: records published to it on channel ${channel} are dropped` : `no open run on channel ${channel}: records published to it are dropped`;
