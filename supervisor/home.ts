@@ -62,8 +62,10 @@ export function removeRuntimeFiles(layout: HomeLayout): void {
 }
 
 /**
- * Runs whose meta.json still says `open` belonged to a supervisor that died: cut off any torn tail
- * of their logs, write a FINISH entry saying so, and mark them finished as crashed.
+ * Runs a supervisor that died left open: those whose meta.json still says `open`, and those it
+ * died opening (a run log, but no meta.json yet). Cut off any torn tail of their logs, write a
+ * FINISH entry saying so, and mark them finished as crashed. A run whose log is not even whole up
+ * to its OPEN entry was never answered: it is marked failed, its file left for a look.
  */
 export async function recoverAbandonedRuns(layout: HomeLayout, log: Logger): Promise<number> {
   let recovered = 0;
@@ -76,33 +78,43 @@ export async function recoverAbandonedRuns(layout: HomeLayout, log: Logger): Pro
   for (const run of names) {
     const dir = join(layout.runsDir, run);
     const metaPath = join(dir, 'meta.json');
-    let meta: Record<string, unknown>;
+    const logPath = join(dir, 'run.mvlog');
+    let meta: Record<string, unknown> | null = null;
     try {
       meta = JSON.parse(readFileSync(metaPath, 'utf8')) as Record<string, unknown>;
     } catch {
-      continue;
+      // No meta.json: a supervisor died opening this run (or this is not a run's directory).
     }
-    if (meta.state !== 'open' || !existsSync(join(dir, 'run.mvlog'))) continue;
-    let reason = `the supervisor (pid ${String(meta.supervisorPid)}) stopped while the run was open`;
+    if ((meta !== null && meta.state !== 'open') || !existsSync(logPath)) continue;
+    const saved = meta ?? { run, state: 'open', supervisorPid: null };
+    let reason = `the supervisor (pid ${String(saved.supervisorPid)}) stopped while the run was ${meta === null ? 'being opened' : 'open'}`;
     let status = 'crashed';
     try {
-      const logPath = join(dir, 'run.mvlog');
       const { writer, recovery } = RunLogWriter.reopen(logPath);
+      const scan = scanRunLog(logPath);
       if (!recovery.finished) {
         writer.appendEntry(EntryType.Recovered, encodeValue({ time: Date.now(), reason, truncatedBytes: recovery.truncatedBytes, tornAt: recovery.torn?.offset ?? null }));
         writer.appendEntry(EntryType.Finish, encodeValue({ status, reason, time: Date.now(), records: writer.records }));
       } else {
         // The log was complete (its FINISH written) when the supervisor died, before meta.json
         // said so: the run ended as its FINISH entry says, not as crashed.
-        const finish = decodeValue(scanRunLog(logPath).finish as Uint8Array) as { status?: unknown; reason?: unknown };
+        const finish = decodeValue(scan.finish as Uint8Array) as { status?: unknown; reason?: unknown };
         status = String(finish.status);
         reason = typeof finish.reason === 'string' ? finish.reason : reason;
       }
       await writer.close();
-      writeFileAtomic(metaPath, `${JSON.stringify({ ...meta, state: 'finished', status, reason, records: writer.records, bytes: writer.bytes, updatedAt: Date.now(), truncatedBytes: recovery.truncatedBytes }, null, 2)}\n`);
-      log.warn({ run, records: writer.records, truncatedBytes: recovery.truncatedBytes }, 'finished a run left open by a stopped supervisor');
+      const opened = scan.open ? (decodeValue(scan.open) as { time?: unknown; handler?: unknown; client?: unknown }) : {};
+      const fromLog = meta === null ? { openedAt: opened.time ?? null, handler: opened.handler ?? null, client: opened.client ?? null } : {};
+      writeFileAtomic(metaPath, `${JSON.stringify({ ...saved, ...fromLog, state: 'finished', status, reason, records: writer.records, bytes: writer.bytes, updatedAt: Date.now(), truncatedBytes: recovery.truncatedBytes }, null, 2)}\n`);
+      log.warn({ run, records: writer.records, truncatedBytes: recovery.truncatedBytes, hadMeta: meta !== null }, 'finished a run left open by a stopped supervisor');
       recovered++;
     } catch (error) {
+      if (meta === null) {
+        reason = `the supervisor stopped while the run was being opened, before its log was whole: ${(error as Error).message}`;
+        writeFileAtomic(metaPath, `${JSON.stringify({ ...saved, state: 'finished', status: 'failed', reason, records: 0, bytes: 0, updatedAt: Date.now() }, null, 2)}\n`);
+        log.warn({ run, reason }, 'marked a run that was never opened as failed');
+        continue;
+      }
       log.error({ run, err: (error as Error).message }, 'could not recover a run left open');
     }
   }

@@ -2,7 +2,7 @@
  * Handlers that throw, hang, block or crash their thread; clients and supervisors killed -9; a
  * SIGTERM with runs open. Real daemons, real processes, temporary homes.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Client, connect, ErrorCode, MuxvisorError } from '../../lib/index.js';
@@ -178,6 +178,25 @@ describe('processes that die', () => {
     const m = await finishedMeta(home.home, 'finished-unsaid');
     expect(m).toMatchObject({ state: 'finished', status: 'ok', records: 10 });
     expect(scan(home.home, 'finished-unsaid')).toMatchObject({ records: 10, torn: null, finished: true });
+    await again.close();
+  });
+
+  it('finishes as crashed a run the supervisor died opening (its log written, its meta.json not yet)', async () => {
+    home = tempHome();
+    const client = await connect({ home: home.home, supervisor: { idleTimeoutMs: 0 } });
+    const run = await client.openRun('died-opening');
+    for (let i = 0; i < 10; i++) run.publish({ i });
+    await run.sync();
+    client.destroy();
+    await home.stopSupervisor('SIGKILL');
+    // The moment between the log's creation and meta.json's first write.
+    rmSync(join(home.layout.runsDir, 'died-opening', 'meta.json'));
+    const again = await connect({ home: home.home, supervisor: { idleTimeoutMs: 0 } });
+    const m = await finishedMeta(home.home, 'died-opening');
+    expect(m).toMatchObject({ run: 'died-opening', state: 'finished', status: 'crashed', records: 10 });
+    expect(String(m.reason)).toContain('while the run was being opened');
+    expect(m.openedAt).toEqual(expect.any(Number));
+    expect(scan(home.home, 'died-opening')).toMatchObject({ records: 10, torn: null, finished: true });
     await again.close();
   });
 
