@@ -3,7 +3,7 @@
  * file, a stale socket removed (only ever under the home lock), and runs a dead supervisor left
  * open finished as crashed.
  */
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkPrivateDir, decodeValue, encodeValue, type HomeLayout, newToken } from '../protocol/index.js';
 import { writeFileAtomic } from './fs-atomic.js';
@@ -63,7 +63,7 @@ export function removeRuntimeFiles(layout: HomeLayout): void {
 
 /**
  * Runs a supervisor that died left open: those whose meta.json still says `open`, and those it
- * died opening (a run log, but no meta.json yet). Cut off any torn tail of their logs, write a
+ * died opening (a run log, but no meta.json yet; an empty directory is removed). Cut off any torn tail of their logs, write a
  * FINISH entry saying so, and mark them finished as crashed. A run whose log is not even whole up
  * to its OPEN entry was never answered: it is marked failed, its file left for a look.
  */
@@ -84,6 +84,17 @@ export async function recoverAbandonedRuns(layout: HomeLayout, log: Logger): Pro
       meta = JSON.parse(readFileSync(metaPath, 'utf8')) as Record<string, unknown>;
     } catch {
       // No meta.json: a supervisor died opening this run (or this is not a run's directory).
+    }
+    if (meta === null && !existsSync(logPath)) {
+      // A supervisor died between making the run's directory and creating its log: the OPEN was
+      // never answered and nothing was recorded. An empty directory would only hold the id.
+      try {
+        rmdirSync(dir);
+        log.warn({ run }, 'removed the empty directory of a run a stopped supervisor never opened');
+      } catch {
+        // not empty, or not a directory: not ours to touch
+      }
+      continue;
     }
     if ((meta !== null && meta.state !== 'open') || !existsSync(logPath)) continue;
     const saved = meta ?? { run, state: 'open', supervisorPid: null };

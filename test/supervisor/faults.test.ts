@@ -2,7 +2,7 @@
  * Handlers that throw, hang, block or crash their thread; clients and supervisors killed -9; a
  * SIGTERM with runs open. Real daemons, real processes, temporary homes.
  */
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Client, connect, ErrorCode, MuxvisorError } from '../../lib/index.js';
@@ -189,14 +189,17 @@ describe('processes that die', () => {
     await run.sync();
     client.destroy();
     await home.stopSupervisor('SIGKILL');
-    // The moment between the log's creation and meta.json's first write.
+    // The moment between the log's creation and meta.json's first write; and, for another run,
+    // the moment between its directory's creation and its log's.
     rmSync(join(home.layout.runsDir, 'died-opening', 'meta.json'));
+    mkdirSync(join(home.layout.runsDir, 'never-opened'));
     const again = await connect({ home: home.home, supervisor: { idleTimeoutMs: 0 } });
     const m = await finishedMeta(home.home, 'died-opening');
     expect(m).toMatchObject({ run: 'died-opening', state: 'finished', status: 'crashed', records: 10 });
     expect(String(m.reason)).toContain('while the run was being opened');
     expect(m.openedAt).toEqual(expect.any(Number));
     expect(scan(home.home, 'died-opening')).toMatchObject({ records: 10, torn: null, finished: true });
+    await eventually(() => !existsSync(join(home.layout.runsDir, 'never-opened')), 'the empty run directory to be removed');
     await again.close();
   });
 
