@@ -32,6 +32,8 @@ export interface ChaosOptions {
   connections: number;
   /** Progress lines on stderr. */
   verbose: boolean;
+  /** Keep the homes of a section that broke a promise (their supervisors stopped), for a look. */
+  keep: boolean;
 }
 
 export interface Spawned {
@@ -151,7 +153,16 @@ export class SectionContext {
   async teardown(): Promise<void> {
     for (const s of this.#spawned) if (s.pid > 0 && processAlive(s.pid)) s.process.kill('SIGKILL');
     await Promise.all(this.#spawned.map((s) => (s.pid > 0 ? waitForExit(s.pid, 5_000) : true)));
-    for (const home of this.#homes.splice(0)) await home.cleanup().catch(() => {});
+    const keep = this.options.keep && this.report.violations.length > 0;
+    for (const home of this.#homes.splice(0)) {
+      if (!keep) {
+        await home.cleanup().catch(() => {});
+        continue;
+      }
+      await home.stopSupervisor('SIGKILL').catch(() => {});
+      for (const pid of home.serviceProcesses().keys()) process.kill(pid, 'SIGKILL');
+      process.stderr.write(`chaos: kept ${home.home} (section ${this.report.name} broke a promise)\n`);
+    }
   }
 }
 

@@ -24,7 +24,7 @@ import { load } from './sections/load.js';
 const SECTIONS: readonly Section[] = [integrity, fuzz, access, load, exhaustion];
 
 const FULL = { episodes: 12, fuzzCases: 5_000, soakSeconds: 180, soakClients: 100, connections: 1_000 };
-const QUICK = { episodes: 3, fuzzCases: 400, soakSeconds: 8, soakClients: 10, connections: 200 };
+const QUICK = { episodes: 2, fuzzCases: 400, soakSeconds: 8, soakClients: 10, connections: 200 };
 
 const whole = (min: number) => (value: string) => {
   const n = Number(value);
@@ -45,11 +45,12 @@ const program = new Command('chaos')
   .option('--json', 'print the report as one JSON document instead of the summary')
   .option('--out <file>', 'also write the JSON report here (a full run writes chaos-results/<time>.json by default)')
   .option('-q, --quiet', 'no progress lines on stderr')
+  .option('--keep', 'keep the temporary homes of a section that broke a promise, to look into')
   .addHelpText('after', '\nExamples:\n  npm run chaos                      # the full run (about 10 minutes)\n  npm run chaos -- --quick --seed 7  # a short run, repeatable schedule\n  npm run chaos -- --only fuzz --fuzz-cases 20000')
   .showHelpAfterError()
   .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : 2));
 program.parse();
-const flags = program.opts<{ quick?: boolean; seed?: number; only?: string[]; episodes?: number; fuzzCases?: number; soakSeconds?: number; soakClients?: number; connections?: number; json?: boolean; out?: string; quiet?: boolean }>();
+const flags = program.opts<{ quick?: boolean; seed?: number; only?: string[]; episodes?: number; fuzzCases?: number; soakSeconds?: number; soakClients?: number; connections?: number; json?: boolean; out?: string; quiet?: boolean; keep?: boolean }>();
 
 const scale = flags.quick ? QUICK : FULL;
 const options: ChaosOptions = {
@@ -61,6 +62,7 @@ const options: ChaosOptions = {
   soakClients: flags.soakClients ?? scale.soakClients,
   connections: flags.connections ?? scale.connections,
   verbose: flags.quiet !== true,
+  keep: flags.keep === true,
 };
 
 const stop = new AbortController();
