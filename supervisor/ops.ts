@@ -39,6 +39,9 @@ export function status(s: Supervisor, asker?: { readonly inflightCount: number }
   const workers = s.pool.workers.map((w) => ({ index: w.index, dedicated: w.dedicated, runs: w.runs.size, backlogBytes: w.backlogBytes }));
   const problems: string[] = [];
   if (s.workerFailures > 0) problems.push(`${s.workerFailures} worker thread failure(s) since start; their runs were restarted from their logs`);
+  const admission = s.admission;
+  if (admission !== null && admission.refused > 0) problems.push(`${admission.refused} connection(s) refused since start: more than ${admission.budget.maxConnections} at once (limit of open files ${admission.budget.fileLimit})`);
+  if (admission !== null && admission.acceptErrors > 0) problems.push(`${admission.acceptErrors} connection(s) could not be accepted since start (out of file descriptors?)`);
   const droppedLines = droppedLogLines();
   if (droppedLines > 0) problems.push(`${droppedLines} lines of the supervisor log were dropped: ${s.layout.supervisorLog} could not be written (disk full?)`);
   for (const w of workers) if (w.backlogBytes > s.options.workerHighWaterBytes) problems.push(`worker ${w.index} is congested: ${w.backlogBytes} bytes waiting`);
@@ -54,6 +57,7 @@ export function status(s: Supervisor, asker?: { readonly inflightCount: number }
     startedAt: s.startedAt,
     uptimeMs: Date.now() - s.startedAt,
     connections: s.connectionCount,
+    connectionLimit: admission === null ? null : { ...admission.budget, refused: admission.refused, acceptErrors: admission.acceptErrors },
     runs: { open: s.mux.size, opened: s.mux.opened, finished: s.mux.finished, crashed: s.mux.crashed },
     workers,
     traffic: s.traffic(),
