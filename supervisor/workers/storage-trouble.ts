@@ -4,7 +4,7 @@
  * errors read to a client, and how often they are reported (a publisher at full speed meets the
  * failure at every batch; the supervisor log must not get a line for each).
  *
- * The policy, as RELIABILITY.md states it:
+ * The policy (what RELIABILITY.md promises about a full disk):
  * - Out of space (ENOSPC, EDQUOT) on a write: the bytes stay buffered in the run's worker and each
  *   later flush tries again, so a run continues, losing nothing, once space is freed. SYNC and
  *   FINISH are answered MUXVISOR_STORAGE meanwhile.
