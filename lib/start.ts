@@ -84,7 +84,7 @@ async function tryConnect(options: StartOptions, deadline: number): Promise<Clie
     // Connected, then closed before WELCOME: the process behind the socket is going away (killed,
     // draining). (Errors of the connect itself carry their errno and pass as they are.)
     if (isMuxvisorError(error) && error.code === ErrorCode.ConnectionClosed && (error.data as { errno?: string } | undefined)?.errno === undefined) {
-      throw new MuxvisorError(ErrorCode.Unavailable, `the supervisor at ${layout.socketPath} closed the connection before its WELCOME: ${error.message}`, { cause: error });
+      throw new MuxvisorError(ErrorCode.Unavailable, `the supervisor at ${layout.socketPath} closed the connection before its WELCOME (it is stopping, or it has no file descriptor left: see its log, and \`ulimit -n\`): ${error.message}`, { cause: error });
     }
     throw error;
   }

@@ -435,7 +435,8 @@ export class Connection implements Owner {
     this.#dropped.set(channel, (this.#dropped.get(channel) ?? 0) + 1);
     if (this.#warned.has(channel)) return;
     this.#warned.add(channel);
-    const message = run ? `run ${run.id} is ${run.state}: records published to it on channel ${channel} are dropped` : `no open run on channel ${channel}: records published to it are dropped`;
+    const why = run?.finishOrder?.reason ? ` (${run.finishOrder.status}: ${run.finishOrder.reason})` : '';
+    const message = run ? `run ${run.id} is ${run.state}${why}: records published to it on channel ${channel} are dropped` : `no open run on channel ${channel}: records published to it are dropped`;
     this.#send(encodeMessage({ kind: Kind.Error, id: 0, error: { code: ErrorCode.UnknownRun, message, data: { channel } }, fatal: false }));
   }
 

@@ -5,6 +5,7 @@
 import { ErrorCode, MuxvisorError, PROTOCOL_VERSIONS } from '../protocol/index.js';
 import type { OpContext } from './connection.js';
 import { type BusEvent, SUPERVISOR_TOPIC } from './events.js';
+import { droppedLogLines } from './log.js';
 import type { Supervisor } from './server.js';
 import { runOperations } from './run-ops.js';
 import { SERVICE_TOPIC } from './services/manager.js';
@@ -38,6 +39,11 @@ export function status(s: Supervisor, asker?: { readonly inflightCount: number }
   const workers = s.pool.workers.map((w) => ({ index: w.index, dedicated: w.dedicated, runs: w.runs.size, backlogBytes: w.backlogBytes }));
   const problems: string[] = [];
   if (s.workerFailures > 0) problems.push(`${s.workerFailures} worker thread failure(s) since start; their runs were restarted from their logs`);
+  const admission = s.admission;
+  if (admission !== null && admission.refused > 0) problems.push(`${admission.refused} connection(s) refused since start: more than ${admission.budget.maxConnections} at once (limit of open files ${admission.budget.fileLimit})`);
+  if (admission !== null && admission.acceptErrors > 0) problems.push(`${admission.acceptErrors} connection(s) could not be accepted since start (out of file descriptors?)`);
+  const droppedLines = droppedLogLines();
+  if (droppedLines > 0) problems.push(`${droppedLines} lines of the supervisor log were dropped: ${s.layout.supervisorLog} could not be written (disk full?)`);
   for (const w of workers) if (w.backlogBytes > s.options.workerHighWaterBytes) problems.push(`worker ${w.index} is congested: ${w.backlogBytes} bytes waiting`);
   for (const service of s.services.values()) {
     if (service.state === 'failed' || service.state === 'backoff') problems.push(`service \`${service.name}\` is ${service.state}: ${service.reason}`);
@@ -51,6 +57,7 @@ export function status(s: Supervisor, asker?: { readonly inflightCount: number }
     startedAt: s.startedAt,
     uptimeMs: Date.now() - s.startedAt,
     connections: s.connectionCount,
+    connectionLimit: admission === null ? null : { ...admission.budget, refused: admission.refused, acceptErrors: admission.acceptErrors },
     runs: { open: s.mux.size, opened: s.mux.opened, finished: s.mux.finished, crashed: s.mux.crashed },
     workers,
     traffic: s.traffic(),

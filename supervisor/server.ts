@@ -16,6 +16,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import {
   encodeFrameWithValue, ErrorCode, formatServiceEnv, HEADER_BYTES, type HomeLayout, homeLayout, Kind, MuxvisorError,
 } from '../protocol/index.js';
+import { Admission } from './admission.js';
 import { Connection, type ConnectionHost, type OpContext } from './connection.js';
 import { EventBus, SUPERVISOR_TOPIC } from './events.js';
 import { ensureToken, prepareDirs, recoverAbandonedRuns, removeRuntimeFiles, removeStaleSocket, writePid } from './home.js';
@@ -62,6 +63,8 @@ export class Supervisor implements ConnectionHost, MuxOwner, PoolOwner, Services
   #lastCpu = process.cpuUsage();
   readonly #timers: NodeJS.Timeout[] = [];
   #idleTimer: NodeJS.Timeout | null = null;
+  /** Set once listening: the cap on connections and the refusals (admission.ts). */
+  #admission: Admission | null = null;
   #closing: Promise<void> | null = null;
   #markStopped!: () => void;
   /** Resolves once the supervisor has stopped, by a drain or by `destroy`. */
@@ -119,10 +122,12 @@ export class Supervisor implements ConnectionHost, MuxOwner, PoolOwner, Services
         resolve();
       });
     });
-    this.#listener.on('error', (error) => this.log.error({ err: error.message }, 'listener error'));
     chmodSync(this.layout.socketPath, 0o600);
     writePid(this.layout.pidPath);
-    this.log.info({ socket: this.layout.socketPath, version: this.server.version, options: this.options }, 'supervisor listening');
+    const admission = new Admission(this.log);
+    this.#admission = admission;
+    this.#listener.on('error', (error) => admission.acceptFailed(error));
+    this.log.info({ socket: this.layout.socketPath, version: this.server.version, options: this.options, connections: admission.budget }, 'supervisor listening');
     this.bus.publish(SUPERVISOR_TOPIC, { event: 'started', pid: process.pid, version: this.server.version });
     this.#timers.push(setInterval(() => this.#sample(), 1_000));
     if (this.options.parentPid !== null) this.#timers.push(setInterval(() => this.#checkParent(), 1_000));
@@ -137,6 +142,11 @@ export class Supervisor implements ConnectionHost, MuxOwner, PoolOwner, Services
 
   get connectionCount(): number {
     return this.#connections.size;
+  }
+
+  /** The cap on connections and what was refused (null before listening). */
+  get admission(): Admission | null {
+    return this.#admission;
   }
 
   connections(): IterableIterator<Connection> {
@@ -303,6 +313,7 @@ export class Supervisor implements ConnectionHost, MuxOwner, PoolOwner, Services
       socket.destroy();
       return;
     }
+    if (this.#admission !== null && !this.#admission.admit(socket, this.#connections.size)) return;
     const conn = new Connection(this.#nextConnection++, socket, this, this.log);
     this.#connections.set(conn.id, conn);
     if (this.#idleTimer) clearTimeout(this.#idleTimer);

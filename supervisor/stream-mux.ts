@@ -207,7 +207,15 @@ export class StreamMux {
         run.state = 'finishing';
         return;
       case 'storageFailed':
-        this.#log.error({ run: run.id, error: event.error }, 'run log write failed');
+        this.#log.error({ run: run.id, error: event.error, repeats: event.repeats }, 'run log write failed');
+        return;
+      case 'storageRecovered':
+        this.#log.warn({ run: run.id, failures: event.failures, ms: event.ms }, 'run log writes work again');
+        return;
+      case 'failing':
+        this.#log.error({ run: run.id, reason: event.reason }, 'run failed: its log cannot be written');
+        if (run.finishOrder === null) run.finishOrder = { status: 'failed', reason: event.reason };
+        if (run.live) run.state = 'finishing';
         return;
       case 'entryFailed':
         this.#log.error({ run: run.id, op: event.op, error: event.error }, 'a worker could not apply an entry');

@@ -143,7 +143,8 @@ export class RunLogWriter {
       } catch {
         // Nothing more to do: the create failed either way, and the error below says why.
       }
-      throw error instanceof MuxvisorError ? error : ioError(path, 'create', error);
+      // A failed first write says its bytes "stay buffered": not so here, the file is gone.
+      throw ioError(path, 'create', (error as { cause?: unknown }).cause ?? error);
     }
   }
 
@@ -214,6 +215,11 @@ export class RunLogWriter {
   /** The last write or fsync error, or null. A write error is cleared by a flush that succeeds. */
   get failed(): MuxvisorError | null {
     return this.#failed;
+  }
+
+  /** True once an fsync failed: the writer is done for (see the header), whatever else happens. */
+  get fsyncFailed(): boolean {
+    return this.#fsyncFailure !== null;
   }
 
   /** True once `close()` or `destroy()` has been called. */
@@ -507,7 +513,8 @@ function errnoCode(error: unknown): string {
 
 function ioError(path: string, what: string, error: unknown): MuxvisorError {
   const code = errnoCode(error);
-  return new MuxvisorError(ErrorCode.Storage, `cannot ${what} run log ${path}: ${code}`, {
+  const hint = code === 'EMFILE' || code === 'ENFILE' ? ' (too many open files: finish runs or close clients, or raise the supervisor\'s `ulimit -n`)' : '';
+  return new MuxvisorError(ErrorCode.Storage, `cannot ${what} run log ${path}: ${code}${hint}`, {
     cause: error,
     data: { path, errno: code },
   });

@@ -32,8 +32,15 @@ export type WorkerEvent =
   | { type: 'badInput'; conn: number; id: number; error: WireError }
   /** Applying one entry failed (the entry's request, if any, was answered with the error). */
   | { type: 'entryFailed'; slot: number; op: number; error: WireError }
-  /** Writing a run's log failed; answers to its sync and finish carry the same error. */
-  | { type: 'storageFailed'; slot: number; run: string; error: WireError }
+  /**
+   * Writing a run's log failed; answers to its sync and finish carry the same error. Reported at
+   * most every few seconds per run: `repeats` is how many failures this report stands for.
+   */
+  | { type: 'storageFailed'; slot: number; run: string; error: WireError; repeats: number }
+  /** The run's log takes writes again after `failures` failures over `ms` milliseconds. */
+  | { type: 'storageRecovered'; slot: number; run: string; failures: number; ms: number }
+  /** The run fails on its own (its log cannot be written): it is finishing now, with `reason`. */
+  | { type: 'failing'; slot: number; run: string; reason: string }
   | { type: 'stopped' };
 
 export interface RecoveryNote {

@@ -22,6 +22,8 @@ import type { RecoveryNote } from './messages.js';
 import type { Busy } from './busy.js';
 import type { Outbox } from './outbox.js';
 import type { PendingRequest, PendingRequests } from './pending-requests.js';
+import { RunLog } from './run-log.js';
+import { errnoOf, isOutOfSpace, MAX_UNWRITTEN_BYTES, RETRY_MS, runStorageError } from './storage-trouble.js';
 
 const FINISH_HANDLER_TIMEOUT_MS = 5_000;
 /** Records handed to a handler catching up from the log in one slice, before the thread is given back. */
@@ -34,7 +36,8 @@ export class RunHost {
   readonly logPath: string;
   readonly #order: OpenOrder;
   readonly #outbox: Outbox;
-  readonly #writer: RunLogWriter;
+  /** The log and its writer (`#log.writer`: read it afresh, `#log.end` may replace it). */
+  readonly #log: RunLog;
   readonly #openedAt = Date.now();
   #handler: RunHandler | null = null;
   /** Calls waiting for the handler to load; null once it is ready. */
@@ -54,6 +57,10 @@ export class RunHost {
   /** What FINISH answered, for a FINISH that comes after the run ended. */
   #result: { run: string; status: string; records: number; bytes: number; log: string } | null = null;
   readonly #busy: Busy;
+  /** Set when the 'finished' event is sent (after meta.json says so). */
+  #told = false;
+  /** While the run's end waits for room on the disk: what its waiters are answered. */
+  #stalled: MuxvisorError | null = null;
 
   /** Creates (or reopens, to resume) the run's log now; the handler loads in the background. */
   constructor(slot: number, order: OpenOrder, outbox: Outbox, requests: PendingRequests, busy: Busy, answer: { conn: number; id: number; channel: number } | null) {
@@ -66,26 +73,29 @@ export class RunHost {
     this.#requests = requests;
     this.#busy = busy;
     let recovered: RecoveryNote | null = null;
+    let writer: RunLogWriter;
     if (order.resume && existsSync(this.logPath)) {
-      const { writer, recovery } = RunLogWriter.reopen(this.logPath);
-      this.#writer = writer;
+      let recovery;
+      ({ writer, recovery } = RunLogWriter.reopen(this.logPath));
       recovered = { truncatedBytes: recovery.truncatedBytes, tornAt: recovery.torn?.offset ?? null, reason: recovery.torn?.reason ?? null };
       writer.appendEntry(EntryType.Recovered, encodeValue({ time: Date.now(), reason: order.resumeReason ?? 'resumed', truncatedBytes: recovered.truncatedBytes, tornAt: recovered.tornAt, torn: recovered.reason }));
     } else {
-      this.#writer = RunLogWriter.create(this.logPath, encodeValue({
+      writer = RunLogWriter.create(this.logPath, encodeValue({
         run: order.run, time: this.#openedAt, handler: order.handler ?? null, config: order.config ?? null, client: order.client ?? null,
       }));
     }
+    this.#log = new RunLog(writer, slot, this.run, (event) => outbox.event(event));
     this.#writeMeta({ state: 'open' });
     void this.#load(answer, recovered);
   }
 
   get records(): number {
-    return this.#writer.records;
+    return this.#log.writer.records;
   }
 
+  /** True once the main thread has been told the run finished: the host may be forgotten. */
   get finished(): boolean {
-    return this.#state === 'finished';
+    return this.#told;
   }
 
   /**
@@ -94,27 +104,26 @@ export class RunHost {
    */
   record(source: Buffer, start: number, end: number, index: number): void {
     if (this.#state !== 'open') return;
-    const expected = this.#writer.records;
+    const expected = this.#log.writer.records;
     const behind = (expected - index) >>> 0;
     if (behind !== 0 && behind < 0x8000_0000) return; // the log already holds it (replay after a restart)
-    this.#writer.appendRecordFrom(source, start, end);
+    this.#log.writer.appendRecordFrom(source, start, end);
     if (this.#waiting !== null) return; // the handler catches up from the log once it is ready
     this.#deliver(source, start, end, expected);
   }
 
-  /** Puts appended records into the OS. Called once per batch. */
+  /**
+   * Puts appended records into the OS. Called once per batch. Out of space, they stay buffered
+   * (storage-trouble.ts); past MAX_UNWRITTEN_BYTES the run fails.
+   */
   flushLog(): void {
-    try {
-      this.#writer.flush();
-    } catch (error) {
-      this.#storageFailed(error);
-    }
+    const error = this.#log.flush();
+    if (error !== null && this.#state === 'open' && this.#log.overflowing) this.#failForSpace(error);
   }
 
   /** The fsync timer: makes the log durable if it holds anything not yet fsynced. */
   syncIfDirty(): void {
-    if (this.#state === 'finished' || this.#writer.syncedBytes >= this.#writer.bytes) return;
-    this.#writer.sync().catch((error) => this.#storageFailed(error));
+    if (this.#state !== 'finished') this.#log.syncIfDirty();
   }
 
   request(conn: number, id: number, payload: Buffer, start: number, end: number): void {
@@ -138,17 +147,15 @@ export class RunHost {
 
   sync(conn: number, id: number): void {
     if (this.#state !== 'open') {
+      if (this.#stalled !== null) return this.#outbox.fail(conn, id, this.#stalled);
       // Finishing: the finish fsyncs everything; answer with the final counts then.
       this.#syncWaiters.push({ conn, id });
       if (this.#state === 'finished') this.#answerSyncWaiters(null);
       return;
     }
-    this.#writer.sync().then(
-      () => this.#outbox.respond(conn, id, { records: this.#writer.records, bytes: this.#writer.bytes }),
-      (error) => {
-        this.#storageFailed(error);
-        this.#outbox.fail(conn, id, error, ErrorCode.Storage);
-      },
+    this.#log.sync().then(
+      () => this.#outbox.respond(conn, id, { records: this.#log.writer.records, bytes: this.#log.writer.bytes }),
+      (error) => this.#outbox.fail(conn, id, error),
     );
   }
 
@@ -159,6 +166,7 @@ export class RunHost {
       if (conn !== 0 && this.#result !== null) this.#outbox.respond(conn, id, this.#result);
       return;
     }
+    if (conn !== 0 && this.#stalled !== null) return this.#outbox.fail(conn, id, this.#stalled);
     if (conn !== 0) this.#finishWaiters.push({ conn, id });
     if (this.#state !== 'open') return;
     this.#state = 'finishing';
@@ -170,7 +178,7 @@ export class RunHost {
       // The handler never started: whatever the client said, the run failed.
       order = { ...order, status: 'failed', reason: `${this.#loadError.message}${order.reason ? `; ${order.reason}` : ''}` };
     }
-    const info: FinishInfo = { ...order, records: this.#writer.records };
+    const info: FinishInfo = { ...order, records: this.#log.writer.records };
     let failure: unknown = null;
     try {
       // The default recorder has nothing to do here: its summary is computed when asked for, so
@@ -181,45 +189,75 @@ export class RunHost {
       this.#handlerErrors++;
       order = { ...order, reason: `${order.reason ?? ''}${order.reason ? '; ' : ''}handler finish failed: ${(error as Error).message}` };
     }
+    const since = Date.now();
+    let delay: Record<string, number> = {};
     try {
-      this.#writer.appendEntry(EntryType.Finish, encodeValue({ ...order, time: Date.now(), records: this.#writer.records }));
-      await this.#writer.close();
-      this.#writeMeta({ state: 'finished', ...order });
+      const retries = await this.#log.end(order, (error) => this.#stall(error, order));
+      if (retries > 0) delay = { finishRetries: retries, finishDelayedMs: Date.now() - since };
     } catch (error) {
-      failure = error;
-      this.#storageFailed(error);
+      failure = runStorageError(this.run, error, 'the run is recorded as failed');
+      this.#log.failed(error);
+      // The state must still say how the run ended, if the disk takes that much.
+      order = { ...order, status: 'failed', reason: `${order.reason ? `${order.reason}; ` : ''}its log could not be completed: ${(error as Error).message}` };
     }
+    this.#stalled = null;
     this.#state = 'finished';
-    const result = { run: this.run, status: order.status, records: this.#writer.records, bytes: this.#writer.bytes, log: this.logPath };
+    const result = { run: this.run, status: order.status, records: this.#log.writer.records, bytes: this.#log.writer.bytes, log: this.logPath };
     if (failure === null) this.#result = result;
     for (const { conn, id } of this.#finishWaiters) {
       if (failure === null) this.#outbox.respond(conn, id, result);
-      else this.#outbox.fail(conn, id, failure, ErrorCode.Storage);
+      else this.#outbox.fail(conn, id, failure);
     }
     this.#finishWaiters = [];
     this.#answerSyncWaiters(failure);
+    // meta.json says the run ended before the main thread hears it: runs.* read the state there.
+    await this.#finalMeta({ state: 'finished', ...order, ...delay });
     const event = { type: 'finished' as const, slot: this.slot, run: this.run, status: order.status, records: result.records, bytes: result.bytes };
     this.#outbox.event(order.reason === undefined ? event : { ...event, reason: order.reason });
+    this.#told = true;
   }
 
   #answerSyncWaiters(failure: unknown): void {
     for (const { conn, id } of this.#syncWaiters) {
-      if (failure === null) this.#outbox.respond(conn, id, { records: this.#writer.records, bytes: this.#writer.bytes });
+      if (failure === null) this.#outbox.respond(conn, id, { records: this.#log.writer.records, bytes: this.#log.writer.bytes });
       else this.#outbox.fail(conn, id, failure, ErrorCode.Storage);
     }
     this.#syncWaiters = [];
   }
 
-  /** Flush and fsync now (supervisor stopping). */
+  /** The run's end cannot be written yet: FINISH and SYNC waiters hear it now, not when it is. */
+  #stall(error: unknown, order: FinishOrder): void {
+    const waiting = this.#log.writer.closed ? '' : ` (${this.#log.writer.bufferedBytes} bytes wait in memory)`;
+    const end = order.status === 'failed' && order.reason ? `failed: ${order.reason}` : order.status;
+    this.#stalled = runStorageError(this.run, error, `the run's end (${end}) is not written yet${waiting}: the supervisor tries again every ${RETRY_MS} ms until there is room for it`);
+    for (const { conn, id } of this.#finishWaiters) this.#outbox.fail(conn, id, this.#stalled);
+    for (const { conn, id } of this.#syncWaiters) this.#outbox.fail(conn, id, this.#stalled);
+    this.#finishWaiters = [];
+    this.#syncWaiters = [];
+  }
+
+  /**
+   * More is waiting than a run may keep for a disk that stays full: drop it (it was never
+   * acknowledged) and fail the run; its end is written once there is room.
+   */
+  #failForSpace(error: unknown): void {
+    const bytes = this.#log.writer.bufferedBytes;
+    const reason = `its log ${this.logPath} could not be written (${errnoOf(error) ?? (error as Error).message}) and ${bytes} bytes waited, more than the ${MAX_UNWRITTEN_BYTES} a run keeps in memory; they were dropped`;
+    this.#log.drop(runStorageError(this.run, error, 'the run failed'));
+    this.#outbox.event({ type: 'failing', slot: this.slot, run: this.run, reason });
+    this.finish(0, 0, { status: 'failed', reason });
+  }
+
+  /** Flush and fsync now (supervisor stopping); a run's end still waiting for room gives up. */
   async close(): Promise<void> {
-    if (this.#state !== 'finished') await this.#writer.sync().catch((error) => this.#storageFailed(error));
+    if (this.#state !== 'finished') await this.#log.close();
   }
 
   async #load(answer: { conn: number; id: number; channel: number } | null, recovered: RecoveryNote | null): Promise<void> {
     try {
       this.#handler = await this.#createHandler();
       if (!this.#isDefault && this.#handler.record) await this.#catchUp();
-      this.#delivered = this.#writer.records;
+      this.#delivered = this.#log.writer.records;
     } catch (error) {
       const e = error instanceof MuxvisorError ? error : new MuxvisorError(ErrorCode.HandlerError, `handler of run ${this.run} failed to start: ${(error as Error).message}`, { cause: error });
       this.#loadError = e;
@@ -236,8 +274,8 @@ export class RunHost {
     }
     const waiting = this.#waiting ?? [];
     this.#waiting = null;
-    if (answer) this.#outbox.respond(answer.conn, answer.id, { run: this.run, channel: answer.channel, records: this.#writer.records });
-    this.#outbox.event({ type: 'opened', slot: this.slot, run: this.run, records: this.#writer.records, recovered });
+    if (answer) this.#outbox.respond(answer.conn, answer.id, { run: this.run, channel: answer.channel, records: this.#log.writer.records });
+    this.#outbox.event({ type: 'opened', slot: this.slot, run: this.run, records: this.#log.writer.records, recovered });
     for (const call of waiting) call();
   }
 
@@ -247,7 +285,7 @@ export class RunHost {
    */
   async #catchUp(): Promise<void> {
     let from: ResumePoint | undefined;
-    while (this.#delivered < this.#writer.records) {
+    while (this.#delivered < this.#log.writer.records) {
       this.flushLog();
       let read = 0;
       for (const entry of readRunLog(this.logPath, { fromRecord: this.#delivered, from, limit: CATCH_UP_SLICE })) {
@@ -265,7 +303,7 @@ export class RunHost {
     const spec = this.#order.handler;
     if (spec === undefined) {
       this.#isDefault = true;
-      return new DefaultHandler({ path: this.logPath, flush: () => this.#writer.flush(), records: () => this.#writer.records });
+      return new DefaultHandler({ path: this.logPath, flush: () => this.#log.writer.flush(), records: () => this.#log.writer.records });
     }
     const url = spec.startsWith('file:') ? spec : spec.startsWith('/') ? pathToFileURL(spec).href : null;
     if (url === null) {
@@ -304,7 +342,7 @@ export class RunHost {
         result = args;
       } else if (pending.op === 'info') {
         result = {
-          run: this.run, state: this.#state, records: this.#writer.records, bytes: this.#writer.bytes, syncedBytes: this.#writer.syncedBytes,
+          run: this.run, state: this.#state, records: this.#log.writer.records, bytes: this.#log.writer.bytes, syncedBytes: this.#log.writer.syncedBytes,
           handler: this.#order.handler ?? 'default', handlerErrors: this.#handlerErrors, openedAt: this.#openedAt,
         };
       } else if (this.#loadError !== null) {
@@ -331,20 +369,27 @@ export class RunHost {
     else this.#waiting.push(call);
   }
 
-  #storageFailed(error: unknown): void {
-    const e = error instanceof MuxvisorError ? error : new MuxvisorError(ErrorCode.Storage, `run ${this.run}: ${(error as Error).message}`, { cause: error });
-    this.#outbox.event({ type: 'storageFailed', slot: this.slot, run: this.run, error: e.toWire() });
-  }
-
-  #writeMeta(fields: Record<string, unknown>): void {
+  /** Writes meta.json; returns the error (already reported) when it could not. */
+  #writeMeta(fields: Record<string, unknown>): unknown {
     const meta = {
-      run: this.run, handler: this.#order.handler ?? null, openedAt: this.#openedAt, records: this.#writer.records,
-      bytes: this.#writer.bytes, client: this.#order.client ?? null, updatedAt: Date.now(), supervisorPid: process.pid, ...fields,
+      run: this.run, handler: this.#order.handler ?? null, openedAt: this.#openedAt, records: this.#log.writer.records,
+      bytes: this.#log.writer.bytes, client: this.#order.client ?? null, updatedAt: Date.now(), supervisorPid: process.pid, ...fields,
     };
     try {
       writeFileAtomic(join(this.dir, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`);
+      return null;
     } catch (error) {
-      this.#storageFailed(error);
+      this.#log.failed(error);
+      return error;
+    }
+  }
+
+  /** The run's final meta.json, tried again every RETRY_MS while the disk is full (until the supervisor stops). */
+  async #finalMeta(fields: Record<string, unknown>): Promise<void> {
+    for (;;) {
+      const error = this.#writeMeta(fields);
+      if (error === null || this.#log.stopping || !isOutOfSpace(error, false)) return;
+      await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
     }
   }
 }

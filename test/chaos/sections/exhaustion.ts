@@ -1,10 +1,18 @@
-/** Placeholder: the exhaustion section is being written (issue 7). */
+/**
+ * Resource exhaustion: a full disk under the home (exhaustion/disk.ts) and the limit of open
+ * files (exhaustion/fds.ts). Each part skips itself, with the reason, where the machine does not
+ * allow it (tmpfs needs root; prlimit needs util-linux and Linux).
+ */
+import { fileLimit } from '../exhaustion/fds.js';
+import { fullDisk } from '../exhaustion/disk.js';
 import type { Section } from '../section.js';
 
 export const exhaustion: Section = {
   name: 'exhaustion',
-  title: 'exhaustion',
+  title: 'resource exhaustion (full disk, fd limit)',
   async run(ctx) {
-    ctx.skip('not written yet');
+    await fullDisk(ctx);
+    if (ctx.signal.aborted) return;
+    await fileLimit(ctx);
   },
 };
