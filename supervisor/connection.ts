@@ -334,12 +334,7 @@ export class Connection implements Owner {
         if (run === null) return;
         // A SYNC promises that everything this connection published there is durable: when some
         // of it was dropped (the run stopped taking records first), that promise cannot be kept.
-        const dropped = this.#dropped.get(f.channel) ?? 0;
-        if (dropped > 0) {
-          return this.#reply(f.id, new MuxvisorError(ErrorCode.UnknownRun,
-            `run ${run.id} is ${run.state}: ${dropped} records published to it on channel ${f.channel} after it stopped taking records were dropped, so they are not durable`,
-            { data: { channel: f.channel, run: run.id, dropped } }));
-        }
+        if (this.#refuseDropped(f, run)) return;
         this.#inflight.set(f.id, { kind: f.kind, run, op: null});
         this.#host.mux.sync(run, this.id, f.id);
         return;
@@ -350,6 +345,7 @@ export class Connection implements Owner {
         if (m.kind !== Kind.Finish) return;
         const run = this.#run(f, true);
         if (run === null) return;
+        if (this.#refuseDropped(f, run)) return;
         this.#inflight.set(f.id, { kind: f.kind, run, op: null});
         const order = { status: m.status ?? 'ok', ...(m.reason === undefined ? {} : { reason: m.reason }), ...(m.exitCode === undefined ? {} : { exitCode: m.exitCode }) };
         this.#host.mux.finish(run, order, { conn: this.id, id: f.id });
@@ -428,6 +424,20 @@ export class Connection implements Owner {
     if (run !== undefined && (run.live || (finishingToo && run.state === 'finishing'))) return run;
     this.#reply(f.id, new MuxvisorError(ErrorCode.UnknownRun, run ? `run ${run.id} is ${run.state}` : `no open run on channel ${f.channel}`, { data: { channel: f.channel } }));
     return null;
+  }
+
+  /**
+   * A SYNC or FINISH answered with a result promises that everything this connection published to
+   * the run is durable. When some of it was dropped (the run stopped taking records first: another
+   * owner or a drain finished it), that promise cannot be kept: answer MUXVISOR_UNKNOWN_RUN instead.
+   */
+  #refuseDropped(f: Frame, run: RunStream): boolean {
+    const dropped = this.#dropped.get(f.channel) ?? 0;
+    if (dropped === 0) return false;
+    this.#reply(f.id, new MuxvisorError(ErrorCode.UnknownRun,
+      `run ${run.id} is ${run.state}: ${dropped} records published to it on channel ${f.channel} after it stopped taking records were dropped, so they are not durable`,
+      { data: { channel: f.channel, run: run.id, dropped } }));
+    return true;
   }
 
   /** Records to a channel that is not open here are dropped, with one warning per channel. */

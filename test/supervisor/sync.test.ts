@@ -43,4 +43,18 @@ describe('SYNC and dropped records', () => {
     expect(finished).toMatchObject({ kind: Kind.Response, result: { records: 1 } });
     raw.close();
   });
+
+  it('answers a FINISH the same way when records it would vouch for were dropped', async () => {
+    const raw = await rawClient(home.layout.socketPath);
+    expect((await raw.hello(readFileSync(home.layout.tokenPath, 'utf8').trim())).kind).toBe(Kind.Welcome);
+    raw.send(valueFrame(Kind.Open, { run: 'dropped-then-finished' }, { id: 1 }));
+    expect((await raw.next((m) => 'id' in m && m.id === 1)).kind).toBe(Kind.Response);
+    const record = encodeFrame({ kind: Kind.Publish, flags: 0, id: 0, channel: 1 }, Buffer.from([0x81, 0xa1, 0x69, 1]));
+    raw.send(Buffer.concat([valueFrame(Kind.Finish, { status: 'interrupted', reason: 'test' }, { id: 2, channel: 1 }), record, record, valueFrame(Kind.Finish, {}, { id: 3, channel: 1 })]));
+    const second = (await raw.next((m) => 'id' in m && m.id === 3)) as Message & { error?: { code: string; data: { dropped: number } } };
+    expect(second.kind).toBe(Kind.Error);
+    expect(second.error).toMatchObject({ code: ErrorCode.UnknownRun, data: { dropped: 2 } });
+    expect(await raw.next((m) => 'id' in m && m.id === 2)).toMatchObject({ kind: Kind.Response, result: { records: 0, status: 'interrupted' } });
+    raw.close();
+  });
 });

@@ -24,7 +24,7 @@ export class ChaosClient {
   /** `run publisher` → highest seq acknowledged by a sync or a finish. */
   readonly acks = new Map<string, { run: string; publisher: string; seq: number }>();
   /** run → { seq, records } of a finish it saw. */
-  readonly finished = new Map<string, { seq: number; records: number }>();
+  readonly finished = new Map<string, { seq: number; records: number; status: string }>();
   readonly finishing = new Set<string>();
   /** Runs that were open when it gave up a connection, with the error code that made it. */
   readonly lost = new Map<string, string>();
@@ -106,7 +106,7 @@ export class ChaosClient {
           this.finishing.add(run);
           break;
         case 'finished':
-          this.finished.set(run, { seq: Number(l.seq), records: Number(l.records) });
+          this.finished.set(run, { seq: Number(l.seq), records: Number(l.records), status: String(l.status) });
           this.#ack(run, String(l.p), Number(l.seq));
           break;
         case 'lost':
