@@ -21,7 +21,11 @@ export interface ConnectionBudget {
   fileLimit: number | null;
   /** Descriptors open when the supervisor began to listen. */
   baseline: number;
-  /** Descriptors kept for run logs, worker threads, services and files: a quarter of the limit, 32..1024. */
+  /**
+   * Descriptors kept for run logs, worker threads, services and files: a quarter of the limit,
+   * 64..1024. (A worker thread opens some 30 module files at once while it starts: a reserve of 32
+   * saw workers die of EMFILE when two started together.)
+   */
   reserve: number;
   /** Clients taken at once (at least 1), or null for no cap. */
   maxConnections: number | null;
@@ -45,7 +49,7 @@ export function openFileCount(): number | null {
 
 /** The budget for a process with `fileLimit` descriptors, `baseline` of them in use already. */
 export function connectionBudget(fileLimit: number | null = openFileLimit(), baseline: number = openFileCount() ?? 0): ConnectionBudget {
-  const reserve = fileLimit === null ? 0 : Math.min(1024, Math.max(32, Math.ceil(fileLimit / 4)));
+  const reserve = fileLimit === null ? 0 : Math.min(1024, Math.max(64, Math.ceil(fileLimit / 4)));
   const maxConnections = fileLimit === null ? null : Math.max(1, fileLimit - baseline - reserve);
   return { fileLimit, baseline, reserve, maxConnections };
 }

@@ -19,6 +19,7 @@ import { defaultHome, isMuxvisorError } from '../protocol/index.js';
 import { VERSION } from '../protocol/version.js';
 import { logLevelFromEnv } from './log.js';
 import { Supervisor } from './server.js';
+import { makePrivate } from './umask.js';
 
 export const EXIT_LOCKED = 75;
 
@@ -69,7 +70,7 @@ const say = (line: string) => {
   }
 };
 
-process.umask(0o077);
+makePrivate();
 
 let supervisor: Supervisor | null;
 try {

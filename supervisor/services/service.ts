@@ -25,6 +25,7 @@ import {
   ErrorCode, MuxvisorError, type ResolvedServiceDefinition, type ServiceEvent, type ServiceExit, type ServiceStatus, type ServiceState, substitute,
 } from '../../protocol/index.js';
 import type { Logger } from '../log.js';
+import { withInheritedUmask } from '../umask.js';
 import { OutputCapture } from './output.js';
 import { allocatePort, portIsFree } from './ports.js';
 import { ProbeFailure, probeReady } from './probes.js';
@@ -265,7 +266,8 @@ export class Service {
       attempt.signal.throwIfAborted();
       const env = this.#environment(generation);
       const args = this.definition.args.map((a) => substitute(a, values));
-      child = spawn(this.definition.command, args, { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+      // The service's files are the user's: it gets the umask the supervisor was started with.
+      child = withInheritedUmask(() => spawn(this.definition.command, args, { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] }));
       await new Promise<void>((resolve, reject) => {
         child?.once('spawn', resolve);
         child?.once('error', reject);

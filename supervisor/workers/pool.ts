@@ -28,6 +28,10 @@ import type { WorkerOptions } from './run-worker.js';
  */
 const RUN_WORKER = join(PACKAGE_ROOT, 'dist', 'supervisor', 'workers', 'run-worker.js');
 
+/** The first wait before replacing a thread that could not start again; it doubles, up to the max. */
+const START_BACKOFF_MS = 100;
+const START_BACKOFF_MAX_MS = 5_000;
+
 /** Entries gathered for one worker that are posted without waiting for the end of the turn. */
 const EARLY_POST_ENTRIES = 64;
 
@@ -69,6 +73,8 @@ export class WorkerHandle {
   /** The slot whose handler code runs on the thread (busy.ts), 0 when none. */
   readonly busy = new Int32Array(new SharedArrayBuffer(4));
   lastSeen = Date.now();
+  /** Threads in a row that died before they said a word (they could not start): drives the backoff. */
+  startFailures = 0;
   /** Resumed when the worker drains below half the high-water mark. */
   readonly waiters = new Set<() => void>();
   stopping = false;
@@ -196,13 +202,27 @@ export class WorkerPool {
       ring: handle.batches.shared, busy: handle.busy.buffer as SharedArrayBuffer, maxPayloadBytes: this.#options.maxPayloadBytes,
     };
     const thread = new Worker(RUN_WORKER, { workerData: data });
+    let heard = false;
     thread.on('message', (m: FromWorker) => {
+      heard = true;
+      handle.startFailures = 0;
       if (handle.thread === thread) this.#receive(handle, m);
     });
-    thread.on('error', () => {}); // 'exit' follows; its code says enough
+    // 'exit' follows an error; the error says why (EMFILE while it loaded its modules, ...).
+    let error: string | null = null;
+    thread.on('error', (e) => (error = e.message));
     thread.on('exit', (code) => {
       if (handle.thread !== thread || handle.stopping) return;
-      this.#fail(handle, `worker thread exited with code ${code}`);
+      const reason = `worker thread exited with code ${code}${error === null ? '' : `: ${error}`}`;
+      // A thread that cannot start (no file descriptor left, no memory) would be replaced by one
+      // that cannot either, at once and forever: after the first, wait, doubling up to 5 s. Work
+      // sent meanwhile stays retained and goes to the replacement.
+      const wait = heard ? 0 : Math.min(START_BACKOFF_MAX_MS, handle.startFailures === 0 ? 0 : START_BACKOFF_MS * 2 ** (handle.startFailures - 1));
+      if (!heard) handle.startFailures++;
+      if (wait === 0) return this.#fail(handle, reason);
+      setTimeout(() => {
+        if (handle.thread === thread && !handle.stopping) this.#fail(handle, `${reason} (${handle.startFailures} threads in a row could not start)`);
+      }, wait).unref();
     });
     return thread;
   }

@@ -11,7 +11,6 @@ import { pathToFileURL } from 'node:url';
 import {
   decodeMessage, decodeValue, encodeValue, ErrorCode, Kind, MuxvisorError,
 } from '../../protocol/index.js';
-import { writeFileAtomic } from '../fs-atomic.js';
 import type { FinishInfo, HandlerFactory, RunHandler } from '../handler-api.js';
 import { DefaultHandler } from '../recorder/default-handler.js';
 import { EntryType } from '../recorder/log-format.js';
@@ -23,7 +22,7 @@ import type { Busy } from './busy.js';
 import type { Outbox } from './outbox.js';
 import type { PendingRequest, PendingRequests } from './pending-requests.js';
 import { RunLog } from './run-log.js';
-import { errnoOf, isOutOfSpace, MAX_UNWRITTEN_BYTES, RETRY_MS, runStorageError } from './storage-trouble.js';
+import { errnoOf, MAX_UNWRITTEN_BYTES, RETRY_MS, runStorageError } from './storage-trouble.js';
 
 const FINISH_HANDLER_TIMEOUT_MS = 5_000;
 /** Records handed to a handler catching up from the log in one slice, before the thread is given back. */
@@ -85,7 +84,7 @@ export class RunHost {
       }));
     }
     this.#log = new RunLog(writer, slot, this.run, (event) => outbox.event(event));
-    this.#writeMeta({ state: 'open' });
+    this.#log.writeMeta(this.#meta({ state: 'open' }));
     void this.#load(answer, recovered);
   }
 
@@ -211,7 +210,7 @@ export class RunHost {
     this.#finishWaiters = [];
     this.#answerSyncWaiters(failure);
     // meta.json says the run ended before the main thread hears it: runs.* read the state there.
-    await this.#finalMeta({ state: 'finished', ...order, ...delay });
+    await this.#log.finalMeta(() => this.#meta({ state: 'finished', ...order, ...delay }));
     const event = { type: 'finished' as const, slot: this.slot, run: this.run, status: order.status, records: result.records, bytes: result.bytes };
     this.#outbox.event(order.reason === undefined ? event : { ...event, reason: order.reason });
     this.#told = true;
@@ -369,28 +368,12 @@ export class RunHost {
     else this.#waiting.push(call);
   }
 
-  /** Writes meta.json; returns the error (already reported) when it could not. */
-  #writeMeta(fields: Record<string, unknown>): unknown {
-    const meta = {
+  /** meta.json's content: what the run is, with `fields` (its state) on top. */
+  #meta(fields: Record<string, unknown>): Record<string, unknown> {
+    return {
       run: this.run, handler: this.#order.handler ?? null, openedAt: this.#openedAt, records: this.#log.writer.records,
       bytes: this.#log.writer.bytes, client: this.#order.client ?? null, updatedAt: Date.now(), supervisorPid: process.pid, ...fields,
     };
-    try {
-      writeFileAtomic(join(this.dir, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`);
-      return null;
-    } catch (error) {
-      this.#log.failed(error);
-      return error;
-    }
-  }
-
-  /** The run's final meta.json, tried again every RETRY_MS while the disk is full (until the supervisor stops). */
-  async #finalMeta(fields: Record<string, unknown>): Promise<void> {
-    for (;;) {
-      const error = this.#writeMeta(fields);
-      if (error === null || this.#log.stopping || !isOutOfSpace(error, false)) return;
-      await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
-    }
   }
 }
 

@@ -1,12 +1,14 @@
 /**
- * A run's log as its host uses it: the writer (recorder/log-writer.ts) and what happens when the
- * disk refuses it (storage-trouble.ts): failures reported sparingly, unwritten bytes kept up to a
- * bound, the run's end tried again until there is room for it.
+ * A run's files as its host uses them: the log's writer (recorder/log-writer.ts), meta.json, and
+ * what happens when the disk refuses them (storage-trouble.ts): failures reported sparingly,
+ * unwritten bytes kept up to a bound, the run's end tried again until there is room for it.
  *
  * Ownership: one per RunHost, on its worker thread. `writer` is replaced at most once, when a run
  * whose unwritten bytes were dropped has its end written (`end`): read it afresh, never keep it.
  */
+import { dirname, join } from 'node:path';
 import { encodeValue, type MuxvisorError } from '../../protocol/index.js';
+import { writeFileAtomic } from '../fs-atomic.js';
 import { EntryType } from '../recorder/log-format.js';
 import { RunLogWriter } from '../recorder/log-writer.js';
 import type { FinishOrder } from './batch.js';
@@ -31,11 +33,6 @@ export class RunLog {
     this.#slot = slot;
     this.#run = run;
     this.#event = event;
-  }
-
-  /** True once the supervisor stops: nothing is tried again. */
-  get stopping(): boolean {
-    return this.#stopping;
   }
 
   get writer(): RunLogWriter {
@@ -115,6 +112,26 @@ export class RunLog {
     await this.#writer.close();
     this.#writesAgain();
     return failures;
+  }
+
+  /** Replaces meta.json with `meta`; returns the error (already reported) when it could not. */
+  writeMeta(meta: Record<string, unknown>): unknown {
+    try {
+      writeFileAtomic(join(dirname(this.path), 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`);
+      return null;
+    } catch (error) {
+      this.failed(error);
+      return error;
+    }
+  }
+
+  /** The run's last meta.json, tried again every RETRY_MS while the disk is full (until the supervisor stops). */
+  async finalMeta(meta: () => Record<string, unknown>): Promise<void> {
+    for (;;) {
+      const error = this.writeMeta(meta());
+      if (error === null || this.#stopping || !isOutOfSpace(error, false)) return;
+      await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+    }
   }
 
   /** The supervisor stops: makes durable what it can; an end still waiting for room gives up. */

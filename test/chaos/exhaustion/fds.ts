@@ -26,7 +26,7 @@ interface Limit {
 }
 
 export async function fileLimit(ctx: SectionContext): Promise<void> {
-  const limit = ctx.quick ? 128 : 512;
+  const limit = ctx.quick ? 128 : 1024;
   try {
     execFileSync('prlimit', ['--version'], { stdio: 'ignore' });
   } catch {
@@ -130,6 +130,10 @@ async function runsUntilRefused(ctx: SectionContext, home: string, control: Clie
   ctx.figure('fds: runs opened at the cap before descriptors ran out', runs.length, 'runs');
   ctx.check(refusal?.code === ErrorCode.Storage && refusal.message.includes('EMFILE'), 'fds: OPEN with no descriptor left: typed', () => `OPEN at the limit: ${refusal ? `${refusal.code}: ${refusal.message}` : 'never refused'}`);
   if (refusal) ctx.log(`run refused: ${refusal.code}: ${refusal.message}`);
+  // A run on a worker thread of its own: the thread cannot even load its modules.
+  const dedicated = await control.openRun('fd-dedicated', { dedicated: true }).then((r) => (runs.push(r), null), (e: unknown) => e as { code: string; message: string });
+  ctx.check(dedicated !== null && typeof dedicated.code === 'string' && dedicated.message.includes('EMFILE'), 'fds: OPEN of a dedicated run with no descriptor left: typed', () => `OPEN dedicated at the limit: ${dedicated ? `${dedicated.code}: ${dedicated.message}` : 'succeeded'}`);
+  if (dedicated) ctx.log(`dedicated run refused: ${dedicated.code}: ${dedicated.message}`);
   ctx.check((await control.ping()) >= 0, 'fds: ping with no descriptor left', () => 'no PONG');
   tell(holder, 'ping');
   const pinged = await waitEvent(holder, 'pinged', WAIT_MS, ctx.signal, 1);
@@ -159,6 +163,6 @@ async function runsUntilRefused(ctx: SectionContext, home: string, control: Clie
   ctx.check(seen !== null && typeof seen.code === 'string' && seen.code.startsWith('MUXVISOR_') && ms < CONNECT_MS, 'fds: connect with no descriptor left: typed, not a hang', () => `connect: ${JSON.stringify(seen)} after ${ms} ms (${newcomers.length} taken before)`);
   ctx.log(`connect with no descriptor left (${newcomers.length} taken first): ${seen?.code}: ${seen?.message} after ${ms} ms`);
   for (const c of newcomers) c.destroy();
-  for (const run of runs) await run.finish();
+  await Promise.all(runs.map((run) => run.finish()));
   return runs.length;
 }

@@ -11,8 +11,12 @@ export const exhaustion: Section = {
   name: 'exhaustion',
   title: 'resource exhaustion (full disk, fd limit)',
   async run(ctx) {
+    let started = performance.now();
     await fullDisk(ctx);
+    ctx.log(`full disk took ${Math.round(performance.now() - started)} ms`);
     if (ctx.signal.aborted) return;
+    started = performance.now();
     await fileLimit(ctx);
+    ctx.log(`fd limit took ${Math.round(performance.now() - started)} ms`);
   },
 };
