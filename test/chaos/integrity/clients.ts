@@ -3,18 +3,10 @@
  * lines said so far. Lines are read as they arrive; `acks`, `finished`, ... only ever grow.
  */
 import type { SectionContext, Spawned } from '../context.js';
+import type { ChaosClientSpec as ClientSpec } from '../programs/chaos-client.js';
 
 export type ClientKill = 'SIGKILL' | 'SIGTERM' | 'exit';
 
-export interface ClientSpec {
-  home: string;
-  tag: string;
-  seed: number;
-  syncEvery: [number, number];
-  finishEvery: [number, number];
-  padBytes: number;
-  shared: boolean;
-}
 
 export class ChaosClient {
   readonly tag: string;

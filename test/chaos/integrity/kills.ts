@@ -4,9 +4,8 @@
  * not: a dead client's run finished, a crashed worker's runs resumed, a killed service restarted
  * with none of its old processes left, a dead supervisor replaced by the next client to connect.
  */
-import { waitForExit } from '../../../lib/daemon.js';
-import { processAlive } from '../../../lib/daemon.js';
-import { pause } from '../context.js';
+import { processAlive, waitForExit } from '../../../lib/daemon.js';
+import { eventually } from '../../helpers/home.js';
 import type { ClientKill } from './clients.js';
 import { tearOpenRuns } from './torn.js';
 import { misbehavingHandler, SERVICE, type World } from './world.js';
@@ -14,18 +13,9 @@ import { misbehavingHandler, SERVICE, type World } from './world.js';
 export const KILLS = ['client SIGKILL', 'client SIGTERM', 'client exit', 'handler worker', 'service', 'supervisor SIGKILL', 'supervisor SIGTERM'] as const;
 export type Kill = (typeof KILLS)[number];
 
-/** Polls `check` every 25 ms until it is truthy; false after `ms`. */
-async function within(ms: number, check: () => boolean | Promise<boolean>): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      if (await check()) return true;
-    } catch {
-      // not yet
-    }
-    if (Date.now() > deadline) return false;
-    await pause(25);
-  }
+/** True once `check` is truthy (polled by the tests' `eventually`), false after `ms`. */
+function within(ms: number, check: () => boolean | Promise<boolean>): Promise<boolean> {
+  return eventually(check, 'a recovery', ms).then(() => true, () => false);
 }
 
 export async function kill(world: World, kind: Kill): Promise<void> {

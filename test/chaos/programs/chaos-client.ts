@@ -32,7 +32,7 @@ import { createInterface } from 'node:readline';
 import { type Client, connect, ErrorCode, isMuxvisorError, type Run } from '../../../lib/index.js';
 import { Rng } from '../random.js';
 
-interface Spec {
+export interface ChaosClientSpec {
   home: string;
   tag: string;
   seed: number;
@@ -42,7 +42,7 @@ interface Spec {
   shared: boolean;
 }
 
-const spec = JSON.parse(process.argv[2] ?? '{}') as Spec;
+const spec = JSON.parse(process.argv[2] ?? '{}') as ChaosClientSpec;
 const rng = new Rng(spec.seed);
 const pad = 'x'.repeat(spec.padBytes);
 const say = (line: Record<string, unknown>) => writeSync(1, `${JSON.stringify(line)}\n`);
