@@ -35,7 +35,7 @@ describe('npm run chaos -- --quick', () => {
     expect(report.sections.filter((s) => (s.counters.checks ?? 0) === 0).map((s) => s.name)).toEqual(['fuzz', 'load']);
     expect(report.totals.episodes).toBe(2);
     expect(Object.keys(report.totals.kills).sort()).toEqual(
-      ['client SIGKILL', 'client SIGTERM', 'client exit', 'handler worker', 'service', 'supervisor', 'supervisor SIGKILL', 'supervisor SIGTERM'].sort());
+      ['client SIGKILL', 'client SIGTERM', 'client exit', 'handler worker', 'service', 'supervisor SIGKILL', 'supervisor SIGTERM'].sort());
     expect(report.totals.recordsChecked).toBeGreaterThan(10_000);
     expect(report.seed).toBe(1);
   }, 240_000);

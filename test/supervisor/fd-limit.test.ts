@@ -12,7 +12,7 @@ import { type Client, connect, ErrorCode, type MuxvisorError, type Run } from '.
 import { connectionBudget, openFileLimit } from '../../supervisor/fd-budget.js';
 import { CLI_MAIN } from '../helpers/cli.js';
 import { rejection } from '../helpers/errors.js';
-import { alive, eventually, tempHome } from '../helpers/home.js';
+import { alive, eventually, type TempHome, tempHome } from '../helpers/home.js';
 
 const LIMIT = 128;
 
@@ -46,11 +46,13 @@ describe('the cap on connections, from the limit of open files', () => {
 });
 
 describe.skipIf(missing !== null)(`a supervisor started under prlimit --nofile=${LIMIT}:${LIMIT}${missing ? ` (${missing})` : ''}`, () => {
-  const home = tempHome();
+  // Made in beforeAll: the body of a skipped describe still runs, its hooks do not.
+  let home: TempHome;
   const clients: Client[] = [];
   let first: Client;
   let max: number;
   beforeAll(async () => {
+    home = tempHome();
     execFileSync('prlimit', [`--nofile=${LIMIT}:${LIMIT}`, process.execPath, CLI_MAIN, 'start', '--home', home.home, '--idle-timeout-ms', '0'], { stdio: 'ignore' });
     first = await connect({ home: home.home, name: 'fd-first', start: false });
     clients.push(first);

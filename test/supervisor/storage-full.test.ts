@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Client, connect, ErrorCode, type MuxvisorError } from '../../lib/index.js';
 import { rejection } from '../helpers/errors.js';
-import { eventually, tempHome } from '../helpers/home.js';
+import { eventually, type TempHome, tempHome } from '../helpers/home.js';
 import { finishedMeta, meta, records, scan } from '../helpers/logs.js';
 import { fill, mountTmpfs, tmpfsUnavailable, unmount } from '../helpers/tmpfs.js';
 
@@ -16,11 +16,15 @@ const DISK = 8 * 1024 * 1024;
 const unavailable = tmpfsUnavailable();
 
 describe.skipIf(unavailable !== null)(`a full disk under the runs directory (tmpfs${unavailable ? `: ${unavailable}` : ''})`, () => {
-  const home = tempHome();
-  const runs = join(home.home, 'runs');
-  const filler = join(runs, 'filler');
+  // Made in beforeAll: the body of a skipped describe still runs, its hooks do not.
+  let home: TempHome;
+  let runs: string;
+  let filler: string;
   let client: Client;
   beforeAll(async () => {
+    home = tempHome();
+    runs = join(home.home, 'runs');
+    filler = join(runs, 'filler');
     const refused = mountTmpfs(runs, DISK);
     if (refused !== null) throw new Error(refused);
     client = await connect({ home: home.home, name: 'storage-full', supervisor: { idleTimeoutMs: 0 } });
@@ -98,7 +102,10 @@ describe.skipIf(unavailable !== null)(`a full disk under the runs directory (tmp
 });
 
 describe.skipIf(unavailable !== null)(`a full disk under the whole home, the supervisor's own log included (tmpfs${unavailable ? `: ${unavailable}` : ''})`, () => {
-  const home = tempHome();
+  let home: TempHome;
+  beforeAll(() => {
+    home = tempHome();
+  });
   afterAll(async () => {
     try {
       await home.stopSupervisor();

@@ -236,7 +236,7 @@ async function killedOnFullDisk(s: Scene): Promise<void> {
   tell(w, 'go');
   const waiting = await waitEvent(w, 'waiting', WAIT_MS, ctx.signal);
   process.kill(s.pid, 'SIGKILL');
-  ctx.count('kill supervisor');
+  ctx.count('kill supervisor SIGKILL');
   await waitForExit(s.pid, 10_000);
   rmSync(s.filler);
   tell(w, 'freed');
