@@ -102,8 +102,13 @@ export class RunHost {
     this.#deliver(source, start, end, expected);
   }
 
-  /** Puts appended records into the OS. Called once per batch. */
+  /**
+   * Puts appended records into the OS. Called once per batch, also for a batch whose SYNC or
+   * FINISH reaches a run whose finish is closing its log: the close writes everything itself, so
+   * there is nothing to flush then (flushing it reported a storage failure that was none).
+   */
   flushLog(): void {
+    if (this.#writer.closed) return;
     try {
       this.#writer.flush();
     } catch (error) {
@@ -111,9 +116,9 @@ export class RunHost {
     }
   }
 
-  /** The fsync timer: makes the log durable if it holds anything not yet fsynced. */
+  /** The fsync timer: makes the log durable if it holds anything not yet fsynced (a closing log does so itself). */
   syncIfDirty(): void {
-    if (this.#state === 'finished' || this.#writer.syncedBytes >= this.#writer.bytes) return;
+    if (this.#state === 'finished' || this.#writer.closed || this.#writer.syncedBytes >= this.#writer.bytes) return;
     this.#writer.sync().catch((error) => this.#storageFailed(error));
   }
 
