@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Client, connect } from '../../lib/index.js';
 import {
-  encodeValue, ErrorCode, HEADER_BYTES, Kind, MAX_DECODED_PAYLOAD_BYTES, MAX_HELLO_PAYLOAD_BYTES, PROTOCOL_VERSIONS,
+  encodeValue, ErrorCode, HEADER_BYTES, Kind, MAX_DECODED_PAYLOAD_BYTES, MAX_HELLO_PAYLOAD_BYTES, type Message, PROTOCOL_VERSIONS,
 } from '../../protocol/index.js';
 import { expectAnswerError, expectFatal, expectPong, payloadFrame, RawClients, rawFrame, valueFrame, within } from '../helpers/bad-input.js';
 import { eventually, type TempHome, tempHome } from '../helpers/home.js';
@@ -35,6 +35,9 @@ afterAll(async () => {
   await client?.close();
   await home?.cleanup();
 });
+
+/** Matches the answer to request `id`. */
+const withId = (id: number) => (m: Message) => 'id' in m && m.id === id;
 
 /** The supervisor's resident memory in bytes. */
 function rss(): number {
@@ -133,7 +136,7 @@ describe('large payloads are checked as they arrive', () => {
     const channel = (attached as { result: { channel: number } }).result.channel;
     raw.send(rawFrame({ kind: Kind.Publish, channel }, value));
     raw.send(rawFrame({ kind: Kind.Sync, id: 5, channel }));
-    expect(await raw.next((m) => m.id === 5, 20_000)).toMatchObject({ kind: Kind.Response, result: { records: 1 } });
+    expect(await raw.next(withId(5), 20_000)).toMatchObject({ kind: Kind.Response, result: { records: 1 } });
     await run.finish();
   });
 });
@@ -212,8 +215,8 @@ describe('what used to outlive its connection', () => {
       valueFrame(Kind.Finish, undefined, { id: 2, channel }),
       valueFrame(Kind.Sync, undefined, { id: 3, channel }),
     ]));
-    expect(await raw.next((m) => m.id === 2)).toMatchObject({ kind: Kind.Response, result: { records: 1 } });
-    expect(await raw.next((m) => m.id === 3)).toMatchObject({ kind: Kind.Response, result: { records: 1 } });
+    expect(await raw.next(withId(2))).toMatchObject({ kind: Kind.Response, result: { records: 1 } });
+    expect(await raw.next(withId(3))).toMatchObject({ kind: Kind.Response, result: { records: 1 } });
     await new Promise((r) => setTimeout(r, 300)); // the log is written asynchronously
     const trouble = readFileSync(home.layout.supervisorLog, 'utf8').split('\n').filter((l) => l.includes('hostile-sync-finish') && /"level":(5|6)0/.test(l));
     expect(trouble).toEqual([]);
@@ -250,8 +253,8 @@ describe('dedicated workers start one at a time', () => {
     ]));
     await expectAnswerError(raw, 17, ErrorCode.Overloaded);
     for (const ch of runs) {
-      expect(await raw.next((m) => m.id === ch, 20_000), `OPEN ${ch}`).toMatchObject({ kind: Kind.Response, result: { channel: ch } });
-      expect(await raw.next((m) => m.id === 100 + ch, 20_000), `SYNC ${ch}`).toMatchObject({ kind: Kind.Response, result: { records: 2 } });
+      expect(await raw.next(withId(ch), 20_000), `OPEN ${ch}`).toMatchObject({ kind: Kind.Response, result: { channel: ch } });
+      expect(await raw.next(withId(100 + ch), 20_000), `SYNC ${ch}`).toMatchObject({ kind: Kind.Response, result: { records: 2 } });
     }
     raw.close();
     await eventually(async () => ((await client.request('status')) as { workers: unknown[] }).workers.length <= 2, 'the dedicated workers to retire');
