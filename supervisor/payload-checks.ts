@@ -1,9 +1,11 @@
 /**
  * The msgpack checks of the payloads the main thread does not decode: PUBLISH records, REQUESTs
  * to a run (its worker decodes them), PINGs (echoed), and whatever SYNC, DETACH and PONG carry
- * (PROTOCOL.md section 3). A large payload is checked chunk by chunk while it arrives, so that a
- * 16 MiB record of tiny values costs many short steps instead of one ~100 ms walk during which
- * no other client is served; a small one when its frame is whole. One per connection.
+ * (PROTOCOL.md section 3). The payloads that may be as large as a frame (PUBLISH, PING, PONG) are
+ * checked chunk by chunk while they arrive, so that a 16 MiB record of tiny values costs many
+ * short steps instead of one ~100 ms walk during which no other client is served; the others
+ * (at most 1 MiB, or refused unread by their size first) when their frame is whole. One per
+ * connection.
  */
 import { checkMsgpack, DEFAULT_MAX_DEPTH, type Frame, type FrameHeader, Kind, MsgpackCheckInProgress } from '../protocol/index.js';
 
@@ -46,8 +48,7 @@ export class PayloadChecks {
   }
 }
 
-/** Kinds whose payload the main thread checks but does not decode. */
+/** Kinds whose payload the main thread checks, never decodes, and takes up to the frame limit. */
 function checkedUndecoded(h: FrameHeader): boolean {
-  const k = h.kind;
-  return k === Kind.Publish || k === Kind.Ping || k === Kind.Pong || k === Kind.Sync || k === Kind.Detach || (k === Kind.Request && h.channel !== 0);
+  return h.kind === Kind.Publish || h.kind === Kind.Ping || h.kind === Kind.Pong;
 }

@@ -4,7 +4,7 @@
  */
 import { ErrorCode, HEADER_BYTES, Kind, MAX_U32 } from '../../../protocol/index.js';
 import type { Rng } from '../random.js';
-import { anyAnswer, type CaseEnv, expectAnswers, expectFatal, type Family, type FuzzCase, Ids } from './case.js';
+import { anyAnswer, expectAnswers, expectFatal, type Family, type FuzzCase, Ids } from './case.js';
 import type { FuzzConn } from './conn.js';
 import { frameOf, helloFrame, rawFrame } from './wire.js';
 

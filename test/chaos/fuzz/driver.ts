@@ -32,6 +32,8 @@ export interface FuzzStats {
   outcomes: Record<Outcome, number>;
   /** Each family's observations, by name: the largest value seen. */
   observed: Map<string, number>;
+  /** When each case ran (Date.now()), to tell what went on when something was slow. */
+  timeline: Array<{ label: string; start: number; end: number }>;
   ms: number;
 }
 
@@ -49,9 +51,12 @@ function pickFamily(rng: Rng): Family {
   return FAMILIES[0] as Family;
 }
 
+/** The cases running now, as `family: what` (for the RSS sampler's note on its peak). */
+export const running = new Set<string>();
+
 export async function runFuzz(ctx: SectionContext, target: FuzzTarget, count: number): Promise<FuzzStats> {
   const started = Date.now();
-  const stats: FuzzStats = { cases: 0, outcomes: { answered: 0, closed: 0 }, observed: new Map(), ms: 0 };
+  const stats: FuzzStats = { cases: 0, outcomes: { answered: 0, closed: 0 }, observed: new Map(), timeline: [], ms: 0 };
   const perCheck = new Map<string, number>();
   let next = 0;
   let heavy = 0;
@@ -93,6 +98,9 @@ export async function runFuzz(ctx: SectionContext, target: FuzzTarget, count: nu
       },
     };
     let timer: NodeJS.Timeout | undefined;
+    const label = `${c.family}: ${c.what}`;
+    const start = Date.now();
+    running.add(label);
     try {
       const outcome = await Promise.race([
         c.run(env),
@@ -104,12 +112,15 @@ export async function runFuzz(ctx: SectionContext, target: FuzzTarget, count: nu
       fail('fuzz case failed', (error as Error).message);
     } finally {
       clearTimeout(timer);
+      running.delete(label);
+      stats.timeline.push({ label, start, end: Date.now() });
       for (const conn of conns) {
         for (const problem of conn.problems) fail('supervisor broke the protocol', problem);
         conn.destroy();
       }
     }
     stats.cases++;
+    ctx.count('checks'); // each case is one judged check (fuzz/case.ts), whatever it found
     ctx.count('fuzz cases');
     ctx.count(`fuzz ${c.family}`);
   };

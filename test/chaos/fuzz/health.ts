@@ -8,13 +8,17 @@ import { connect } from '../../../lib/index.js';
 import { rssBytes } from '../context.js';
 
 export interface RssSampler {
-  /** Stops sampling; the peak, the number of samples and the longest gap between two. */
-  stop(): { peakBytes: number; samples: number; longestGapMs: number };
+  /** Stops sampling; the peak (and `during()` when it was seen), the number of samples and the longest gap between two. */
+  stop(): { peakBytes: number; peakDuring: string; samples: number; longestGapMs: number };
 }
 
-/** Samples the resident memory of `pid` every `everyMs` (a gap is longer when this thread is busy). */
-export function sampleRss(pid: number, everyMs = 50): RssSampler {
+/**
+ * Samples the resident memory of `pid` every `everyMs` (a gap is longer when this thread is
+ * busy); `during()` says what was going on, kept for the peak.
+ */
+export function sampleRss(pid: number, everyMs = 50, during: () => string = () => ''): RssSampler {
   let peak = rssBytes(pid) ?? 0;
+  let peakDuring = '';
   let samples = 1;
   let last = Date.now();
   let longestGap = 0;
@@ -24,13 +28,16 @@ export function sampleRss(pid: number, everyMs = 50): RssSampler {
     last = now;
     const rss = rssBytes(pid);
     if (rss === null) return;
-    peak = Math.max(peak, rss);
+    if (rss > peak) {
+      peak = rss;
+      peakDuring = during();
+    }
     samples++;
   }, everyMs);
   return {
     stop() {
       clearInterval(timer);
-      return { peakBytes: peak, samples, longestGapMs: longestGap };
+      return { peakBytes: peak, peakDuring, samples, longestGapMs: longestGap };
     },
   };
 }

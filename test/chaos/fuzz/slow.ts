@@ -14,7 +14,7 @@ import { openOn } from './sessions.js';
 import { frameOf, rawFrame } from './wire.js';
 
 /** What the supervisor may read from a client that reads nothing (outputHighWaterBytes is 4 MiB). */
-export const PUSHBACK_BOUND_BYTES = 32 * 1024 * 1024;
+export const PUSHBACK_BOUND_BYTES = 24 * 1024 * 1024;
 
 const bin = (size: number) => {
   const b = Buffer.alloc(size, 0x5a);
@@ -30,7 +30,7 @@ export const slowReader: Family = {
     const via = rng.pick(['ping', 'echo'] as const);
     // A request may carry at most MAX_DECODED_PAYLOAD_BYTES; a PING (only echoed) up to the frame limit.
     const size = via === 'echo' ? rng.pick([64 * 1024, 256 * 1024, MAX_DECODED_PAYLOAD_BYTES - 64]) : rng.pick([64 * 1024, 256 * 1024, 1024 * 1024, 4 * 1024 * 1024]);
-    const total = rng.int(40, 96) * 1024 * 1024;
+    const total = rng.int(32, 72) * 1024 * 1024; // always more than the bound
     const count = Math.max(8, Math.floor(total / size));
     const run = runId(rng);
     return {

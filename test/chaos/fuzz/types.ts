@@ -8,10 +8,10 @@
  * own refusals; INVALID_ARGUMENT (answered) for a run id that is a string but not a run id; and
  * nil in an optional field is read as absent, so that message is accepted.
  */
-import { encodeValue, ErrorCode, Kind } from '../../../protocol/index.js';
+import { ErrorCode, Kind } from '../../../protocol/index.js';
 import type { Rng } from '../random.js';
 import { anyAnswer, type CaseEnv, errorWith, expectAnswerOrFatal, expectAnswers, expectFatal, type Family, type FuzzCase, type Outcome } from './case.js';
-import { frameOf, helloBody, rawFrame, sampleValues } from './wire.js';
+import { frameOf, helloBody, sampleValues } from './wire.js';
 
 type FieldType =
   | { t: 'str'; max: number }
