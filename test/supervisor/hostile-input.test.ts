@@ -240,6 +240,22 @@ describe('frames PROTOCOL.md says to refuse, and that were answered', () => {
   }
 });
 
+describe('a flood of requests is read in steps', () => {
+  it('slows down a client that pipelines 10,000 requests to its run instead of taking them all: each is answered with its echo', async () => {
+    const raw = await raws.welcomed();
+    raw.send(valueFrame(Kind.Open, { run: 'hostile-flood' }, { id: 1 }));
+    const opened = await raw.next(withId(1));
+    const channel = (opened as { result: { channel: number } }).result.channel;
+    const ids = Array.from({ length: 10_000 }, (_, i) => 10 + i);
+    raw.send(Buffer.concat(ids.map((id) => valueFrame(Kind.Request, { op: 'echo', args: id }, { id, channel }))));
+    await eventually(() => raw.messages.filter((m) => 'id' in m && m.id >= 10).length >= ids.length, 'every answer', 20_000);
+    const answers = raw.messages.filter((m) => 'id' in m && m.id >= 10);
+    // Read all at once, 4,096 went in flight and the rest were answered MUXVISOR_OVERLOADED.
+    expect(answers.filter((m) => m.kind !== Kind.Response).map((m) => (m as { error?: { code: string } }).error?.code)).toEqual([]);
+    expect(answers.map((m) => (m as { result: unknown }).result)).toEqual(ids);
+  });
+});
+
 describe('dedicated workers start one at a time', () => {
   it('answers 16 dedicated OPENs and the records sent to them before their threads started', async () => {
     const raw = await raws.welcomed();
