@@ -106,6 +106,15 @@ export interface FrameDecoderOptions {
    * @default false
    */
   reuseFrames?: boolean;
+  /**
+   * Called whenever more of a payload that spans several chunks has arrived: `payload[0..filled)`
+   * holds it so far (`filled` reaches its whole length last, before the frame is delivered), and
+   * `header` is its frame's (the same object for the whole frame). A receiver can work on a large
+   * payload while it arrives; what it throws fails the decoder, as an error of `onFrame` does.
+   * Frames that arrive within one chunk are not reported.
+   * @default none
+   */
+  onPayloadProgress?: (header: FrameHeader, payload: Buffer, filled: number) => void;
 }
 
 /** The reused frame object of `reuseFrames`: `payload` is made on first read. */
@@ -122,6 +131,14 @@ class ReusedFrame implements Frame {
   get payload(): Buffer {
     this.#payload ??= this.source.subarray(this.start, this.end);
     return this.#payload;
+  }
+
+  /** Drops the buffers of the last frame (up to a whole payload of 16 MiB). */
+  release(): void {
+    this.source = EMPTY;
+    this.start = 0;
+    this.end = 0;
+    this.#payload = null;
   }
 
   set(kind: number, id: number, channel: number, source: Buffer, start: number, end: number): this {
@@ -158,6 +175,9 @@ export class FrameDecoder {
   #frames = 0;
   #failure: unknown = null;
   readonly #reused: ReusedFrame | null;
+  readonly #onProgress: FrameDecoderOptions['onPayloadProgress'];
+  /** The header of the incomplete frame, for `onPayloadProgress`. */
+  #progressHeader: FrameHeader = { kind: 0, flags: 0, id: 0, channel: 0 };
 
   constructor(onFrame: (frame: Frame) => void, options: FrameDecoderOptions = {}) {
     const max = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
@@ -170,6 +190,7 @@ export class FrameDecoder {
     this.maxPayloadBytes = max;
     this.#onFrame = onFrame;
     this.#reused = options.reuseFrames ? new ReusedFrame() : null;
+    this.#onProgress = options.onPayloadProgress;
   }
 
   /** Frames delivered so far. */
@@ -207,6 +228,8 @@ export class FrameDecoder {
         pos = this.#fill(bytes, pos);
       }
       this.#offset += bytes.length;
+      // The frames of this chunk are delivered: a quiet peer must not keep its last one alive.
+      this.#reused?.release();
     } catch (error) {
       this.#failure = error;
       throw error;
@@ -243,12 +266,17 @@ export class FrameDecoder {
       const length = this.#header.readUInt32LE(4);
       this.#payload = length === 0 ? EMPTY : Buffer.allocUnsafe(length);
       this.#payloadFill = 0;
+      if (this.#onProgress) {
+        const h = this.#header;
+        this.#progressHeader = { kind: h[2] as number, flags: 0, id: h.readUInt32LE(8), channel: h.readUInt32LE(12) };
+      }
     }
     const payload = this.#payload as Buffer;
     const n = Math.min(payload.length - this.#payloadFill, bytes.length - pos);
     bytes.copy(payload, this.#payloadFill, pos, pos + n);
     this.#payloadFill += n;
     pos += n;
+    if (this.#onProgress && n > 0) this.#onProgress(this.#progressHeader, payload, this.#payloadFill);
     if (this.#payloadFill === payload.length) {
       this.#payload = null;
       this.#headerFill = 0;

@@ -57,6 +57,17 @@ export function isClientKind(kind: number): boolean {
 }
 
 /**
+ * The largest payloads of the messages a receiver decodes whole before it can act (PROTOCOL.md
+ * section 9): a HELLO, and REQUEST, OPEN, ATTACH, FINISH, CANCEL, GOODBYE and ERROR. Records
+ * (PUBLISH) and PING/PONG payloads are only checked and copied, so they may use the whole frame
+ * limit. Decoding msgpack costs up to ~50 ms and ~20 MB of memory per MiB of tiny values, on the
+ * one thread that serves every client: a 16 MiB `status` request stalled every other client for
+ * 2 s and took the supervisor from 70 to 680 MB.
+ */
+export const MAX_HELLO_PAYLOAD_BYTES = 64 * 1024;
+export const MAX_DECODED_PAYLOAD_BYTES = 1024 * 1024;
+
+/**
  * What a run id may look like: it names files in the supervisor's home, so 1 to 128 characters
  * of letters, digits, `.`, `_` and `-`, starting with a letter or digit. The supervisor answers an
  * OPEN or ATTACH with another id with MUXVISOR_INVALID_ARGUMENT (the connection stays open).

@@ -85,21 +85,23 @@ export class StreamMux {
     if (existsSync(join(dir, 'run.mvlog'))) {
       throw new MuxvisorError(ErrorCode.RunExists, `run ${m.run} was recorded before, in ${dir}: choose another id`, { data: { run: m.run, open: false, dir } });
     }
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const worker = this.#pool.pick(dedicated);
-    const slot = worker.nextSlot++;
     const order: OpenOrder = {
       run: m.run, dir, resume: false, client: { pid: owner.pid, name: owner.name },
       requestTimeoutMs: this.#settings.requestTimeoutMs, fsyncIntervalMs: this.#settings.fsyncIntervalMs,
     };
     if (m.handler !== undefined) order.handler = m.handler;
     if (m.config !== undefined) order.config = m.config;
+    // Encoded before anything changes: a config the encoder refuses must leave no run behind.
+    const openPayload = payload({ ...order, answer: { conn: owner.id, id: requestId, channel } });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const worker = this.#pool.pick(dedicated);
+    const slot = worker.nextSlot++;
     const run = new RunStream(m.run, dir, order, worker, slot);
     run.owners.set(owner, channel);
     this.#runs.set(run.id, run);
     worker.runs.set(slot, run);
     this.opened++;
-    this.#pool.add(worker, Op.Open, slot, owner.id, requestId, ...payload({ ...order, answer: { conn: owner.id, id: requestId, channel } }));
+    this.#pool.add(worker, Op.Open, slot, owner.id, requestId, ...openPayload);
     this.#log.info({ run: run.id, conn: owner.id, worker: worker.index, handler: order.handler ?? 'default' }, 'run opened');
     this.#bus.publish(RUN_TOPIC, { event: 'opened', run: run.id, handler: order.handler ?? 'default', by: { pid: owner.pid, name: owner.name } });
     return run;

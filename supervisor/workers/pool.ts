@@ -64,7 +64,8 @@ export interface PoolOwner {
 export class WorkerHandle {
   readonly index: number;
   readonly dedicated: boolean;
-  thread: Worker;
+  /** Null while a dedicated worker waits for its turn to start (`WorkerPool.#startQueued`), and while it is replaced. */
+  thread: Worker | null = null;
   /** Runs hosted here, by slot. Owned by the supervisor; the pool only counts them. */
   readonly runs = new Map<number, unknown>();
   nextSlot = 1;
@@ -82,7 +83,6 @@ export class WorkerHandle {
   constructor(index: number, dedicated: boolean, ringBytes: number) {
     this.index = index;
     this.dedicated = dedicated;
-    this.thread = null as unknown as Worker;
     this.batches = new RingBatches(ringBytes);
   }
 
@@ -101,6 +101,9 @@ export class WorkerPool {
   #nextIndex = 0;
   readonly #watchdog: NodeJS.Timeout;
   #lastTick = Date.now();
+  /** Dedicated workers whose thread is still to start, oldest first, and whether one is booting. */
+  readonly #queued: WorkerHandle[] = [];
+  #booting = false;
 
   constructor(options: PoolOptions, owner: PoolOwner) {
     this.#options = options;
@@ -168,7 +171,7 @@ export class WorkerPool {
     if (i >= 0) this.#workers.splice(i, 1);
     worker.stopping = true;
     this.#wakeWaiters(worker);
-    await worker.thread.terminate();
+    await worker.thread?.terminate();
   }
 
   /** Asks every worker to fsync its logs, waits up to `ms`, then terminates them all. */
@@ -177,23 +180,55 @@ export class WorkerPool {
     this.flush();
     await Promise.all(this.#workers.map(async (w) => {
       w.stopping = true;
+      if (w.thread === null) return; // never started: nothing of it ran
+      const thread = w.thread;
       const stopped = new Promise<void>((resolve) => {
-        w.thread.on('message', (m: FromWorker) => { if (m.events.some((e) => e.type === 'stopped')) resolve(); });
-        w.thread.once('exit', () => resolve());
+        thread.on('message', (m: FromWorker) => { if (m.events.some((e) => e.type === 'stopped')) resolve(); });
+        thread.once('exit', () => resolve());
       });
-      w.thread.postMessage({ type: 'stop' } satisfies ToWorker);
+      thread.postMessage({ type: 'stop' } satisfies ToWorker);
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([stopped, new Promise<void>((r) => { timer = setTimeout(r, ms); })]);
       clearTimeout(timer);
-      await w.thread.terminate();
+      await thread.terminate();
     }));
   }
 
+  /**
+   * A new worker. Dedicated ones start one at a time (`#startQueued`); what is added for one
+   * while it waits is posted when it starts.
+   */
   #spawn(dedicated: boolean): WorkerHandle {
     const handle = new WorkerHandle(this.#nextIndex++, dedicated, this.#options.ringBytes);
-    handle.thread = this.#startThread(handle);
     this.#workers.push(handle);
+    if (!dedicated) handle.thread = this.#startThread(handle);
+    else if (this.#queued.push(handle) === 1 && !this.#booting) setImmediate(() => this.#startQueued());
     return handle;
+  }
+
+  /**
+   * Starts the oldest queued dedicated worker's thread; the next starts once this one has said
+   * something (it has loaded and opened its run) or died. A thread takes ~50 ms of CPU to boot:
+   * 16 dedicated OPENs in one read booted 16 at once, and on two cores this thread, starved by
+   * them, served no client for up to 460 ms.
+   */
+  #startQueued(): void {
+    let handle = this.#queued.shift();
+    while (handle?.stopping) handle = this.#queued.shift(); // retired before it started
+    if (handle === undefined) return;
+    const thread = this.#startThread(handle);
+    handle.thread = thread;
+    handle.lastSeen = Date.now();
+    this.#booting = true;
+    const next = () => {
+      thread.off('message', next);
+      thread.off('exit', next);
+      this.#booting = false;
+      if (this.#queued.length > 0) setImmediate(() => this.#startQueued());
+    };
+    thread.on('message', next);
+    thread.on('exit', next);
+    this.#post(handle);
   }
 
   #startThread(handle: WorkerHandle): Worker {
@@ -228,6 +263,7 @@ export class WorkerPool {
   }
 
   #post(worker: WorkerHandle): void {
+    if (worker.thread === null) return; // not started yet: posted when it starts
     for (const batch of worker.batches.take()) {
       if ('ring' in batch) {
         worker.thread.postMessage({ type: 'batch', seq: batch.seq, start: batch.ring.start, length: batch.ring.length, buffer: null } satisfies ToWorker);
@@ -262,6 +298,7 @@ export class WorkerPool {
     const late = now - this.#lastTick > every * 2; // this thread itself was blocked: judge nobody
     this.#lastTick = now;
     for (const worker of this.#workers) {
+      if (worker.thread === null) continue; // not started yet
       if (late) worker.lastSeen = now;
       else if (!worker.stopping && now - worker.lastSeen > this.#options.watchdogMs) {
         this.#fail(worker, `worker thread sent no heartbeat for ${now - worker.lastSeen} ms (watchdog ${this.#options.watchdogMs} ms): hung`);
@@ -274,8 +311,8 @@ export class WorkerPool {
     Atomics.store(worker.busy, 0, 0);
     const retained = worker.batches.retained();
     const dead = worker.thread;
-    worker.thread = null as unknown as Worker; // messages from the dead thread are ignored from now on
-    void dead.terminate();
+    worker.thread = null; // messages from the dead thread are ignored from now on
+    void dead?.terminate();
     this.#owner.failed(worker, reason, retained, blamed === 0 ? null : blamed);
   }
 }

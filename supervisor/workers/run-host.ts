@@ -112,15 +112,17 @@ export class RunHost {
   }
 
   /**
-   * Puts appended records into the OS. Called once per batch. Out of space, they stay buffered
-   * (storage-trouble.ts); past MAX_UNWRITTEN_BYTES the run fails.
+   * Puts appended records into the OS. Called once per batch, also for a batch whose SYNC or
+   * FINISH reaches a run whose finish is closing its log (the close writes everything itself, so
+   * RunLog.flush does nothing then). Out of space, they stay buffered (storage-trouble.ts); past
+   * MAX_UNWRITTEN_BYTES the run fails.
    */
   flushLog(): void {
     const error = this.#log.flush();
     if (error !== null && this.#state === 'open' && this.#log.overflowing) this.#failForSpace(error);
   }
 
-  /** The fsync timer: makes the log durable if it holds anything not yet fsynced. */
+  /** The fsync timer: makes the log durable if it holds anything not yet fsynced (a closing log does so itself). */
   syncIfDirty(): void {
     if (this.#state !== 'finished') this.#log.syncIfDirty();
   }
