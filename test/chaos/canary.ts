@@ -17,7 +17,7 @@ export async function startCanary(ctx: SectionContext, home: string, spec: { int
   const child = ctx.program('canary', { home, ...spec }, { stdio: ['pipe', 'pipe', 'pipe'] });
   const deadline = Date.now() + 30_000;
   while (!child.stdout().includes('"ready"')) {
-    if (Date.now() > deadline || child.process.exitCode !== null) {
+    if (Date.now() > deadline || child.done) {
       throw new Error(`the canary did not get ready within 30 s (exit ${child.process.exitCode}): ${child.stderr()}`);
     }
     await new Promise((r) => setTimeout(r, 20));

@@ -39,8 +39,14 @@ export interface ChaosOptions {
 export interface Spawned {
   process: ChildProcess;
   pid: number;
-  /** Resolves with the exit code and signal. */
+  /**
+   * Resolves with the exit code and signal once the process has exited and its stdout and stderr
+   * are read to their end (Node emits 'exit' before the last output; a grandchild holding the
+   * pipes open is given 2 s).
+   */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** True once `exited` has resolved: what the process printed is all there. */
+  done: boolean;
   stdout(): string;
   stderr(): string;
 }
@@ -122,10 +128,12 @@ export class SectionContext {
     child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
     child.stderr?.on('data', (c: Buffer) => (err += c.toString()));
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-      child.once('exit', (code, sig) => resolve({ code, signal: sig }));
+      child.once('exit', (code, sig) => setTimeout(() => resolve({ code, signal: sig }), 2_000).unref());
+      child.once('close', (code: number | null, sig: NodeJS.Signals | null) => resolve({ code, signal: sig }));
       child.once('error', () => resolve({ code: null, signal: null }));
     });
-    const spawned: Spawned = { process: child, pid: child.pid ?? -1, exited, stdout: () => out, stderr: () => err };
+    const spawned: Spawned = { process: child, pid: child.pid ?? -1, exited, done: false, stdout: () => out, stderr: () => err };
+    void exited.then(() => (spawned.done = true));
     this.#spawned.push(spawned);
     return spawned;
   }
@@ -142,6 +150,17 @@ export class SectionContext {
     const { code } = await child.exited;
     clearTimeout(timer);
     return { code, stdout: child.stdout(), stderr: child.stderr() };
+  }
+
+  /**
+   * Starts `home`'s supervisor the way users do (`muxvisor start`, never idle-stopped), with
+   * `args` added. Records the check `check`; returns the supervisor's pid, or null (the check
+   * failed, with the CLI's exit code and stderr).
+   */
+  async startSupervisor(home: TempHome, check: string, args: readonly string[] = []): Promise<number | null> {
+    const started = await this.cli(['start', '--home', home.home, '--idle-timeout-ms', '0', ...args]);
+    const pid = started.code === 0 ? home.supervisorPid() : null;
+    return this.check(pid !== null, check, () => `muxvisor start --home ${home.home} exited ${started.code}${started.code === 0 ? ' but no supervisor pid was found' : ''}: ${started.stderr.trim()}`) ? pid : null;
   }
 
   /** Pids this section spawned that are still alive. */

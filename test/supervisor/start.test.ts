@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { DAEMON_MMAP_THRESHOLD_BYTES } from '../../lib/daemon.js';
 import { connect, ErrorCode, MuxvisorError } from '../../lib/index.js';
 import { PACKAGE_ROOT } from '../../protocol/version.js';
 import { runFixture } from '../helpers/children.js';
@@ -50,6 +51,27 @@ describe('starting and finding the supervisor', () => {
     expect(second.server.pid).toBe(first.server.pid);
     await second.close();
     await first.close();
+  });
+
+  it("starts the supervisor with glibc's mmap threshold fixed, unless the user set one", async () => {
+    const environ = (pid: number) => new Map(readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+    const saved = process.env.MALLOC_MMAP_THRESHOLD_;
+    try {
+      delete process.env.MALLOC_MMAP_THRESHOLD_;
+      home = tempHome();
+      const ours = await connect({ home: home.home });
+      expect(environ(ours.server.pid).get('MALLOC_MMAP_THRESHOLD_')).toBe(String(DAEMON_MMAP_THRESHOLD_BYTES));
+      await ours.close();
+      await home.cleanup();
+      process.env.MALLOC_MMAP_THRESHOLD_ = '65536';
+      home = tempHome();
+      const theirs = await connect({ home: home.home });
+      expect(environ(theirs.server.pid).get('MALLOC_MMAP_THRESHOLD_')).toBe('65536');
+      await theirs.close();
+    } finally {
+      if (saved === undefined) delete process.env.MALLOC_MMAP_THRESHOLD_;
+      else process.env.MALLOC_MMAP_THRESHOLD_ = saved;
+    }
   });
 
   it('starts exactly one supervisor when several processes race to start it', async () => {

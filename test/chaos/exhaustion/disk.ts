@@ -48,8 +48,7 @@ export async function fullDisk(ctx: SectionContext): Promise<void> {
   }
   let control: Client | null = null;
   try {
-    const start = await ctx.cli(['start', '--home', home.home, '--idle-timeout-ms', '0']);
-    if (!ctx.check(start.code === 0, 'disk: supervisor started', () => `muxvisor start exited ${start.code}: ${start.stderr}`)) return;
+    if (await ctx.startSupervisor(home, 'disk: supervisor started') === null) return;
     control = await connect({ home: home.home, name: 'exhaustion-control', start: false, handleExit: false });
     const scene: Scene = { ctx, rng, home, control, pid: control.server.pid, filler: join(home.home, 'filler') };
     const logBefore = logLines(home.layout.supervisorLog);
@@ -241,8 +240,7 @@ async function killedOnFullDisk(s: Scene): Promise<void> {
   rmSync(s.filler);
   tell(w, 'freed');
   const started = performance.now();
-  const start = await ctx.cli(['start', '--home', s.home.home, '--idle-timeout-ms', '0']);
-  ctx.check(start.code === 0, 'D: supervisor starts again', () => `muxvisor start exited ${start.code}: ${start.stderr}`);
+  await ctx.startSupervisor(s.home, 'D: supervisor starts again');
   const again = await connect({ home: s.home.home, name: 'exhaustion-after-kill', start: false, handleExit: false });
   try {
     ctx.figure('disk: restart after SIGKILL on a full disk', Math.round(performance.now() - started), 'ms', { max: 5_000, timing: true });

@@ -29,7 +29,7 @@ export async function waitEvent(child: Spawned, name: string, timeoutMs: number,
   for (;;) {
     const found = events(child).filter((e) => e.event === name)[nth];
     if (found !== undefined) return found;
-    const gone = child.process.exitCode !== null || child.process.signalCode !== null;
+    const gone = child.done;
     if (gone || Date.now() > deadline || signal?.aborted) {
       const why = gone ? `it exited (${child.process.exitCode ?? child.process.signalCode})` : signal?.aborted ? 'the run was aborted' : `${timeoutMs} ms passed`;
       throw new Error(`pid ${child.pid} printed no "${name}" event: ${why}; stderr: ${child.stderr().slice(-800)}`);

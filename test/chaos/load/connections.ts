@@ -20,10 +20,8 @@ export const FD_SLACK = 4;
 
 export async function manyConnections(ctx: SectionContext): Promise<void> {
   const home = ctx.home();
-  const start = await ctx.cli(['start', '--home', home.home, '--idle-timeout-ms', '0']);
-  const pid = home.supervisorPid();
-  if (!ctx.check(start.code === 0 && pid !== null, 'load supervisor started', () => `muxvisor start exited ${start.code}: ${start.stderr.trim()}`)) return;
-  const supervisor = pid as number;
+  const supervisor = await ctx.startSupervisor(home, 'load supervisor started');
+  if (supervisor === null) return;
   const canary = await startCanary(ctx, home.home);
 
   const n = ctx.options.connections;

@@ -30,7 +30,7 @@ export async function awaitEvent<T>(children: readonly Spawned[], event: string,
   for (;;) {
     const values = children.map((c) => lastEvent<T>(c, event));
     if (values.every((v) => v !== null)) return values as T[];
-    const dead = children.find((c, i) => values[i] === null && c.process.exitCode !== null);
+    const dead = children.find((c, i) => values[i] === null && c.done);
     if (dead) throw new Error(`pid ${dead.pid} exited (${dead.process.exitCode}) before "${event}": ${dead.stderr().trim().slice(-600)}`);
     if (Date.now() > deadline || signal?.aborted) {
       const missing = children.filter((_, i) => values[i] === null).map((c) => c.pid);

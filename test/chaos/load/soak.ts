@@ -39,10 +39,8 @@ export const FD_SOAK_SLACK = 16;
 
 export async function soak(ctx: SectionContext): Promise<void> {
   const home = ctx.home();
-  const start = await ctx.cli(['start', '--home', home.home, '--idle-timeout-ms', '0']);
-  const pid = home.supervisorPid();
-  if (!ctx.check(start.code === 0 && pid !== null, 'load supervisor started', () => `muxvisor start exited ${start.code}: ${start.stderr.trim()}`)) return;
-  const supervisor = pid as number;
+  const supervisor = await ctx.startSupervisor(home, 'load supervisor started');
+  if (supervisor === null) return;
   const seconds = ctx.options.soakSeconds;
   const periodMs = Math.min(60_000, (seconds * 1000) / 3);
   const canaryWindowMs = ctx.quick ? 1_000 : 10_000;

@@ -40,10 +40,8 @@ export const fuzz: Section = {
   title: 'fuzz: hostile input to a live supervisor',
   async run(ctx) {
     const home = ctx.home();
-    const started = await ctx.cli(['start', '--home', home.home, '--idle-timeout-ms', '0']);
-    const pid = home.supervisorPid();
-    if (!ctx.check(started.code === 0 && pid !== null, 'supervisor started', () => `muxvisor start exited ${started.code}: ${started.stderr}`)) return;
-    const supervisor = pid as number;
+    const supervisor = await ctx.startSupervisor(home, 'supervisor started');
+    if (supervisor === null) return;
     const token = readFileSync(home.layout.tokenPath, 'utf8').trim();
 
     // The payload limit, from a WELCOME.
