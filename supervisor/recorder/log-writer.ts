@@ -55,6 +55,8 @@ export interface Recovery {
   torn: TornInfo | null;
   /** True when the log holds a FINISH entry. */
   finished: boolean;
+  /** The payload of the last FINISH entry (msgpack), or null. */
+  finish: Uint8Array | null;
 }
 
 const DEFAULT_BUFFER_BYTES = 1024 * 1024;
@@ -174,6 +176,7 @@ export class RunLogWriter {
         truncatedBytes: scan.fileBytes - scan.validBytes,
         torn: scan.torn,
         finished: scan.finished,
+        finish: scan.finish,
       };
       return { writer, recovery };
     } catch (error) {

@@ -60,6 +60,12 @@ export class RunHost {
   #told = false;
   /** While the run's end waits for room on the disk: what its waiters are answered. */
   #stalled: MuxvisorError | null = null;
+  /**
+   * How the run ended, when its log already held a FINISH as this host resumed it: the worker
+   * before wrote it and died before the main thread heard. Nothing is appended to such a log; the
+   * FINISH the main thread sends again is answered with what the log says.
+   */
+  #ended: FinishOrder | null = null;
 
   /** Creates (or reopens, to resume) the run's log now; the handler loads in the background. */
   constructor(slot: number, order: OpenOrder, outbox: Outbox, requests: PendingRequests, busy: Busy, answer: { conn: number; id: number; channel: number } | null) {
@@ -77,14 +83,15 @@ export class RunHost {
       let recovery;
       ({ writer, recovery } = RunLogWriter.reopen(this.logPath));
       recovered = { truncatedBytes: recovery.truncatedBytes, tornAt: recovery.torn?.offset ?? null, reason: recovery.torn?.reason ?? null };
-      writer.appendEntry(EntryType.Recovered, encodeValue({ time: Date.now(), reason: order.resumeReason ?? 'resumed', truncatedBytes: recovered.truncatedBytes, tornAt: recovered.tornAt, torn: recovered.reason }));
+      if (recovery.finish !== null) this.#ended = endedAs(recovery.finish);
+      else writer.appendEntry(EntryType.Recovered, encodeValue({ time: Date.now(), reason: order.resumeReason ?? 'resumed', truncatedBytes: recovered.truncatedBytes, tornAt: recovered.tornAt, torn: recovered.reason }));
     } else {
       writer = RunLogWriter.create(this.logPath, encodeValue({
         run: order.run, time: this.#openedAt, handler: order.handler ?? null, config: order.config ?? null, client: order.client ?? null,
       }));
     }
     this.#log = new RunLog(writer, slot, this.run, (event) => outbox.event(event));
-    this.#log.writeMeta(this.#meta({ state: 'open' }));
+    if (this.#ended === null) this.#log.writeMeta(this.#meta({ state: 'open' }));
     void this.#load(answer, recovered);
   }
 
@@ -102,7 +109,7 @@ export class RunHost {
    * skipped. `source` may be shared memory: nothing here keeps it past the call.
    */
   record(source: Buffer, start: number, end: number, index: number): void {
-    if (this.#state !== 'open') return;
+    if (this.#state !== 'open' || this.#ended !== null) return;
     const expected = this.#log.writer.records;
     const behind = (expected - index) >>> 0;
     if (behind !== 0 && behind < 0x8000_0000) return; // the log already holds it (replay after a restart)
@@ -179,8 +186,12 @@ export class RunHost {
       // The handler never started: whatever the client said, the run failed.
       order = { ...order, status: 'failed', reason: `${this.#loadError.message}${order.reason ? `; ${order.reason}` : ''}` };
     }
-    const info: FinishInfo = { ...order, records: this.#log.writer.records };
     let failure: unknown = null;
+    if (this.#ended !== null) {
+      await this.#finishEnded();
+      return;
+    }
+    const info: FinishInfo = { ...order, records: this.#log.writer.records };
     try {
       // The default recorder has nothing to do here: its summary is computed when asked for, so
       // finishing a run of millions of records does not decode them all.
@@ -201,6 +212,24 @@ export class RunHost {
       // The state must still say how the run ended, if the disk takes that much.
       order = { ...order, status: 'failed', reason: `${order.reason ? `${order.reason}; ` : ''}its log could not be completed: ${(error as Error).message}` };
     }
+    await this.#settle(order, failure, delay);
+  }
+
+  /** The resumed log already ends with FINISH (`#ended`): close it as it is and report that end. */
+  async #finishEnded(): Promise<void> {
+    let failure: unknown = null;
+    try {
+      await this.#log.writer.close();
+    } catch (error) {
+      // Its FINISH is in the file; only the last fsync failed. Say so, and keep the status it holds.
+      failure = runStorageError(this.run, error, 'the run had ended; its log could not be made durable');
+      this.#log.failed(error);
+    }
+    await this.#settle(this.#ended as FinishOrder, failure, {});
+  }
+
+  /** The run has ended as `order` says: answers its waiters, writes meta.json, tells the main thread. */
+  async #settle(order: FinishOrder, failure: unknown, delay: Record<string, number>): Promise<void> {
     this.#stalled = null;
     this.#state = 'finished';
     const result = { run: this.run, status: order.status, records: this.#log.writer.records, bytes: this.#log.writer.bytes, log: this.logPath };
@@ -256,8 +285,9 @@ export class RunHost {
 
   async #load(answer: { conn: number; id: number; channel: number } | null, recovered: RecoveryNote | null): Promise<void> {
     try {
-      this.#handler = await this.#createHandler();
-      if (!this.#isDefault && this.#handler.record) await this.#catchUp();
+      // A run that had ended gets no handler: nothing more reaches it but the FINISH sent again.
+      this.#handler = this.#ended === null ? await this.#createHandler() : null;
+      if (!this.#isDefault && this.#handler?.record) await this.#catchUp();
       this.#delivered = this.#log.writer.records;
     } catch (error) {
       const e = error instanceof MuxvisorError ? error : new MuxvisorError(ErrorCode.HandlerError, `handler of run ${this.run} failed to start: ${(error as Error).message}`, { cause: error });
@@ -377,6 +407,16 @@ export class RunHost {
       bytes: this.#log.writer.bytes, client: this.#order.client ?? null, updatedAt: Date.now(), supervisorPid: process.pid, ...fields,
     };
   }
+}
+
+/** How a run ended, from its log's FINISH entry (written by this code: status and reason, maybe an exit code). */
+function endedAs(finish: Uint8Array): FinishOrder {
+  const f = decodeValue(finish) as { status?: unknown; reason?: unknown; exitCode?: unknown };
+  const status = (['ok', 'failed', 'interrupted', 'crashed'] as const).find((s) => s === f.status) ?? 'crashed';
+  const order: FinishOrder = { status };
+  if (typeof f.reason === 'string') order.reason = f.reason;
+  if (typeof f.exitCode === 'number') order.exitCode = f.exitCode;
+  return order;
 }
 
 function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
