@@ -3,12 +3,12 @@
  * file, a stale socket removed (only ever under the home lock), and runs a dead supervisor left
  * open finished as crashed.
  */
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkPrivateDir, decodeValue, encodeValue, type HomeLayout, newToken } from '../protocol/index.js';
 import { writeFileAtomic } from './fs-atomic.js';
 import type { Logger } from './log.js';
-import { EntryType } from './recorder/log-format.js';
+import { EntryType, FILE_HEADER_BYTES } from './recorder/log-format.js';
 import { scanRunLog } from './recorder/log-reader.js';
 import { RunLogWriter } from './recorder/log-writer.js';
 
@@ -96,6 +96,18 @@ export async function recoverAbandonedRuns(layout: HomeLayout, log: Logger): Pro
       }
       continue;
     }
+    if (meta === null && existsSync(logPath) && neverOpened(logPath)) {
+      // A supervisor died creating the log, before its OPEN entry was whole: the OPEN was never
+      // answered (the log is fsynced first) and no record could have been sent.
+      try {
+        rmSync(logPath);
+        rmdirSync(dir);
+        log.warn({ run }, 'removed the unfinished log of a run a stopped supervisor never opened');
+      } catch {
+        // something else is in the directory: not ours to touch
+      }
+      continue;
+    }
     if ((meta !== null && meta.state !== 'open') || !existsSync(logPath)) continue;
     const saved = meta ?? { run, state: 'open', supervisorPid: null };
     let reason = `the supervisor (pid ${String(saved.supervisorPid)}) stopped while the run was ${meta === null ? 'being opened' : 'open'}`;
@@ -130,4 +142,15 @@ export async function recoverAbandonedRuns(layout: HomeLayout, log: Logger): Pro
     }
   }
   return recovered;
+}
+
+/** True when the log holds no whole OPEN entry and no record: cut off while it was being created. */
+function neverOpened(logPath: string): boolean {
+  try {
+    if (statSync(logPath).size < FILE_HEADER_BYTES) return true;
+    const scan = scanRunLog(logPath);
+    return scan.open === null && scan.records === 0;
+  } catch {
+    return false; // a bad header: not a log cut short, recovery reports it
+  }
 }

@@ -8,7 +8,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Client, connect, ErrorCode, MuxvisorError } from '../../lib/index.js';
 import { runFixture } from '../helpers/children.js';
 import { alive, eventually, type TempHome, tempHome, waitForExit } from '../helpers/home.js';
-import { finishedMeta, records, scan } from '../helpers/logs.js';
+import { finishedMeta, logPath, records, scan } from '../helpers/logs.js';
+import { EntryType } from '../../supervisor/recorder/log-format.js';
+import { readRunLog } from '../../supervisor/recorder/log-reader.js';
 import { rejection } from '../helpers/errors.js';
 
 const handler = join(import.meta.dirname, '..', 'fixtures', 'handlers', 'misbehaving.mjs');
@@ -90,6 +92,24 @@ describe('handlers that misbehave cost only their own requests, or their own wor
     expect(await run.sync()).toMatchObject({ records: 600 });
     await run.finish();
     expect(records(home.home, 'crashes')).toEqual(Array.from({ length: 600 }, (_, i) => ({ i })));
+  });
+
+  it('ends a run whose worker died after writing its FINISH as that FINISH says, appending nothing after it', async () => {
+    const failuresBefore = ((await client.request('status')) as { workerFailures?: number; problems: string[] }).problems.join(' ');
+    const run = await client.openRun('dies-finishing', { handler, config: { crashOnFinish: true } });
+    for (let i = 0; i < 100; i++) run.publish({ i });
+    const result = await run.finish();
+    expect(result).toMatchObject({ status: 'ok', records: 100 });
+    // The worker did die, and the run was resumed on a new one.
+    const problems = ((await client.request('status')) as { problems: string[] }).problems.join(' ');
+    expect(problems).not.toBe(failuresBefore);
+    expect(problems).toMatch(/worker thread failure/);
+    const entries = [...readRunLog(logPath(home.home, 'dies-finishing'))].map((e) => e.type);
+    expect(entries.filter((t) => t === EntryType.Finish)).toHaveLength(1);
+    expect(entries.at(-1)).toBe(EntryType.Finish);
+    expect(entries.filter((t) => t === EntryType.Recovered)).toHaveLength(0);
+    expect(records(home.home, 'dies-finishing')).toEqual(Array.from({ length: 100 }, (_, i) => ({ i })));
+    expect(await finishedMeta(home.home, 'dies-finishing')).toMatchObject({ state: 'finished', status: 'ok', records: 100 });
   });
 
   it('fails a run with a typed reason when its handler cannot be restarted, keeping its records', async () => {
@@ -193,6 +213,11 @@ describe('processes that die', () => {
     // the moment between its directory's creation and its log's.
     rmSync(join(home.layout.runsDir, 'died-opening', 'meta.json'));
     mkdirSync(join(home.layout.runsDir, 'never-opened'));
+    // And between a log's creation and its header's write, and within its OPEN entry's write.
+    mkdirSync(join(home.layout.runsDir, 'log-empty'));
+    writeFileSync(join(home.layout.runsDir, 'log-empty', 'run.mvlog'), '');
+    mkdirSync(join(home.layout.runsDir, 'open-torn'));
+    writeFileSync(join(home.layout.runsDir, 'open-torn', 'run.mvlog'), readFileSync(join(home.layout.runsDir, 'died-opening', 'run.mvlog')).subarray(0, 20));
     const again = await connect({ home: home.home, supervisor: { idleTimeoutMs: 0 } });
     const m = await finishedMeta(home.home, 'died-opening');
     expect(m).toMatchObject({ run: 'died-opening', state: 'finished', status: 'crashed', records: 10 });
@@ -200,6 +225,8 @@ describe('processes that die', () => {
     expect(m.openedAt).toEqual(expect.any(Number));
     expect(scan(home.home, 'died-opening')).toMatchObject({ records: 10, torn: null, finished: true });
     await eventually(() => !existsSync(join(home.layout.runsDir, 'never-opened')), 'the empty run directory to be removed');
+    await eventually(() => !existsSync(join(home.layout.runsDir, 'log-empty')), 'the run directory with an empty log to be removed');
+    await eventually(() => !existsSync(join(home.layout.runsDir, 'open-torn')), 'the run directory whose OPEN entry is torn to be removed');
     await again.close();
   });
 
