@@ -65,6 +65,7 @@ export function status(s: Supervisor, asker?: { readonly inflightCount: number }
     pendingRequests: pending,
     services: servicesSummary(s),
     process: { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed, cpuUserMicros: cpu.user, cpuSystemMicros: cpu.system },
+    eventLoopDelay: s.loopDelay.report(),
     problems,
   };
 }

@@ -22,6 +22,7 @@ import { EventBus, SUPERVISOR_TOPIC } from './events.js';
 import { ensureToken, prepareDirs, recoverAbandonedRuns, removeRuntimeFiles, removeStaleSocket, writePid } from './home.js';
 import { acquireHomeLock, type HomeLock } from './lock.js';
 import { createLogger, type Logger } from './log.js';
+import { LoopDelay } from './loop-delay.js';
 import { operations, unknownOp } from './ops.js';
 import { type ResolvedOptions, resolveOptions, type SupervisorOptions } from './options.js';
 import type { RunStream } from './run-stream.js';
@@ -61,6 +62,8 @@ export class Supervisor implements ConnectionHost, MuxOwner, PoolOwner, Services
   #lastSample: { at: number; totals: Totals };
   #rates = { recordsPerSec: 0, requestsPerSec: 0, bytesInPerSec: 0, bytesOutPerSec: 0, cpuPercent: 0 };
   #lastCpu = process.cpuUsage();
+  /** How late the main thread runs what is due (loop-delay.ts). */
+  readonly loopDelay = new LoopDelay();
   readonly #timers: NodeJS.Timeout[] = [];
   #idleTimer: NodeJS.Timeout | null = null;
   /** Set once listening: the cap on connections and the refusals (admission.ts). */
@@ -284,6 +287,7 @@ export class Supervisor implements ConnectionHost, MuxOwner, PoolOwner, Services
     this.log.info({ reason, runs: this.mux.size, connections: this.#connections.size }, 'draining');
     this.bus.publish(SUPERVISOR_TOPIC, { event: 'draining', reason, runs: this.mux.size, connections: this.#connections.size });
     for (const t of this.#timers) clearInterval(t);
+    this.loopDelay.stop();
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
     this.#listener.close();
     await Promise.all([
@@ -355,5 +359,6 @@ export class Supervisor implements ConnectionHost, MuxOwner, PoolOwner, Services
       };
     }
     this.#lastSample = { at: now, totals };
+    this.loopDelay.tick();
   }
 }

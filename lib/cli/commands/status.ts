@@ -53,7 +53,7 @@ export function statusText(s: Record<string, any>, c: Colors): string {
     ['connections', `${count(s.connections)}  (pending requests ${count(s.pendingRequests)})`],
     ['runs', `${count(s.runs.open)} open  (since start: ${count(s.runs.opened)} opened, ${count(s.runs.finished)} finished, ${count(s.runs.crashed)} crashed)`],
     ['services', `${count(s.services.count)}${s.services.count > 0 ? `  ${Object.entries(s.services.byState as Record<string, number>).map(([k, v]) => `${v} ${stateColor(k, c)}`).join(', ')}  cpu ${percent(s.services.cpuPercent)}  mem ${bytes(s.services.memoryBytes)}` : ''}`],
-    ['supervisor', `cpu ${percent(s.rates.cpuPercent)}  rss ${bytes(s.process.rssBytes)}  heap ${bytes(s.process.heapUsedBytes)}`],
+    ['supervisor', `cpu ${percent(s.rates.cpuPercent)}  rss ${bytes(s.process.rssBytes)}  heap ${bytes(s.process.heapUsedBytes)}${loopDelay(s.eventLoopDelay)}`],
     ['in', `${count(s.traffic.recordsIn)} records, ${bytes(s.traffic.bytesIn)}  now ${rate(s.rates.recordsPerSec)}, ${bytes(s.rates.bytesInPerSec)}/s`],
     ['out', `${bytes(s.traffic.bytesOut)}  now ${bytes(s.rates.bytesOutPerSec)}/s`],
     ['requests', `${count(s.traffic.requestsIn)}  now ${rate(s.rates.requestsPerSec)}`],
@@ -62,6 +62,11 @@ export function statusText(s: Record<string, any>, c: Colors): string {
   for (const [k, v] of rows) lines.push(`  ${c.dim(k.padEnd(12))}${v}`);
   if (problems.length === 0) lines.push(c.green('  no problems'));
   return lines.join('\n');
+}
+
+/** The main thread's lateness, when the supervisor reports it (older ones do not). */
+function loopDelay(d: { maxMs: number; p99Ms: number; lastSecondMaxMs: number } | undefined): string {
+  return d === undefined ? '' : `  event-loop delay ${d.lastSecondMaxMs} ms now (since start: p99 ${d.p99Ms} ms, max ${d.maxMs} ms)`;
 }
 
 export function connectionsText(list: Array<Record<string, any>>, c: Colors): string {

@@ -80,8 +80,14 @@ export const fuzz: Section = {
       ctx.check(trouble.length === 0, 'supervisor logged trouble', () => `${trouble.length} error/fatal lines, e.g. ${trouble.slice(0, 3).join(' | ')}`);
       ctx.figure('supervisor RSS before', Math.round(rssBefore / MB), 'MB');
       ctx.figure('supervisor peak RSS', Math.round(rss.peakBytes / MB), 'MB', { max: SUPERVISOR_RSS_BOUND / MB, note: `${rss.samples} samples, longest gap ${rss.longestGapMs} ms` });
-      const after = (await control.request('status', undefined, { timeoutMs: 5_000 })) as { process: { rssBytes: number; heapUsedBytes: number } };
+      const after = (await control.request('status', undefined, { timeoutMs: 5_000 })) as {
+        process: { rssBytes: number; heapUsedBytes: number }; eventLoopDelay: { maxMs: number; p99Ms: number };
+      };
       ctx.figure('supervisor RSS after', Math.round(after.process.rssBytes / MB), 'MB', { note: `JS heap used ${Math.round(after.process.heapUsedBytes / MB)} MB` });
+      // The supervisor's own view of a stall: how late its main thread ran what was due, since it
+      // started (the canary's figure adds its own scheduling and the machine's).
+      ctx.figure('supervisor event-loop delay, p99', after.eventLoopDelay.p99Ms, 'ms');
+      ctx.figure('supervisor event-loop delay, max', after.eventLoopDelay.maxMs, 'ms', { max: 100, timing: true, note: 'since it started, fuzzing included' });
       ctx.log(`supervisor peak RSS ${Math.round(rss.peakBytes / MB)} MB while: ${rss.peakDuring || 'no case ran'}`);
 
       // Every fuzz connection gone, every run of theirs finished, nothing pending.
