@@ -208,7 +208,13 @@ export class FrameDecoder {
     return this.#headerFill > 0;
   }
 
-  push(chunk: Uint8Array): void {
+  /**
+   * Decodes what `chunk` holds. With `stop`, asked after each whole frame delivered from the chunk
+   * itself: once it says true, decoding stops there and the bytes consumed are returned; the
+   * caller pushes `chunk.subarray(consumed)` later (the rest of the chunk, unread). Without
+   * `stop`, or when it never says true, returns `chunk.length`.
+   */
+  push(chunk: Uint8Array, stop?: () => boolean): number {
     if (this.#failure !== null) throw this.#failure;
     const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
     let pos = 0;
@@ -222,14 +228,16 @@ export class FrameDecoder {
             const start = pos + HEADER_BYTES;
             this.#emit(bytes, pos, bytes, start, start + length);
             pos = start + length;
+            if (stop !== undefined && pos < bytes.length && stop()) break;
             continue;
           }
         }
         pos = this.#fill(bytes, pos);
       }
-      this.#offset += bytes.length;
+      this.#offset += pos;
       // The frames of this chunk are delivered: a quiet peer must not keep its last one alive.
       this.#reused?.release();
+      return pos;
     } catch (error) {
       this.#failure = error;
       throw error;

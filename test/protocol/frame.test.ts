@@ -36,6 +36,32 @@ describe('FrameDecoder', () => {
     expect(decoder.framesDecoded).toBe(100);
   });
 
+  it('stops between whole frames when asked, and the rest of the chunk pushed later gives the same frames', () => {
+    // Every way to stop: after each frame of a chunk that also ends inside a frame.
+    const stream = Buffer.concat([...Array.from({ length: 6 }, (_, i) => frame(i + 1, [i, i])), frame(7, [7, 7, 7])]);
+    const cut = stream.length - 2;
+    for (let stopAfter = 1; stopAfter <= 6; stopAfter++) {
+      const { frames, decoder } = collect();
+      let seen = 0;
+      const used = decoder.push(stream.subarray(0, cut), () => ++seen === stopAfter);
+      expect(frames.map((f) => f.id)).toEqual(Array.from({ length: stopAfter }, (_, i) => i + 1));
+      expect(used).toBe(stopAfter * frame(1, [0, 0]).length);
+      expect(decoder.push(stream.subarray(used, cut), () => false)).toBe(cut - used);
+      decoder.push(stream.subarray(cut));
+      expect(frames.map((f) => [f.id, [...f.payload]])).toEqual([...Array.from({ length: 6 }, (_, i) => [i + 1, [i, i]]), [7, [7, 7, 7]]]);
+      decoder.end();
+    }
+  });
+
+  it('does not ask to stop after the last frame of a chunk, and returns the whole length', () => {
+    const { frames, decoder } = collect();
+    let asked = 0;
+    expect(decoder.push(Buffer.concat([frame(1), frame(2)]), () => (asked++, true))).toBe(HEADER_BYTES);
+    expect(decoder.push(frame(2), () => (asked++, true))).toBe(HEADER_BYTES);
+    expect(asked).toBe(1);
+    expect(frames.map((f) => f.id)).toEqual([1, 2]);
+  });
+
   it('decodes a frame split across two chunks at every possible offset', () => {
     const whole = Buffer.concat([frame(1, [5, 6, 7, 8]), frame(2, [9])]);
     for (let cut = 1; cut < whole.length; cut++) {
