@@ -60,12 +60,13 @@ export function isClientKind(kind: number): boolean {
  * The largest payloads of the messages a receiver decodes whole before it can act (PROTOCOL.md
  * section 9): a HELLO, and REQUEST, OPEN, ATTACH, FINISH, CANCEL, GOODBYE and ERROR. Records
  * (PUBLISH) and PING/PONG payloads are only checked and copied, so they may use the whole frame
- * limit. Decoding msgpack costs up to ~50 ms and ~20 MB of memory per MiB of tiny values, on the
+ * limit. Decoding msgpack costs up to ~80 ms and ~20 MB of memory per MiB of tiny values, on the
  * one thread that serves every client: a 16 MiB `status` request stalled every other client for
- * 2 s and took the supervisor from 70 to 680 MB.
+ * 2 s and took the supervisor from 70 to 680 MB, and a 580 KB CANCEL held it for 44 ms. At
+ * 256 KiB the worst is about 20 ms.
  */
 export const MAX_HELLO_PAYLOAD_BYTES = 64 * 1024;
-export const MAX_DECODED_PAYLOAD_BYTES = 1024 * 1024;
+export const MAX_DECODED_PAYLOAD_BYTES = 256 * 1024;
 
 /**
  * What a run id may look like: it names files in the supervisor's home, so 1 to 128 characters

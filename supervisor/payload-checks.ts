@@ -4,7 +4,7 @@
  * (PROTOCOL.md section 3). The payloads that may be as large as a frame (PUBLISH, PING, PONG) are
  * checked chunk by chunk while they arrive, so that a 16 MiB record of tiny values costs many
  * short steps instead of one ~100 ms walk during which no other client is served; the others
- * (at most 1 MiB, or refused unread by their size first) when their frame is whole. One per
+ * (at most 256 KiB, or refused unread by their size first) when their frame is whole. One per
  * connection.
  */
 import { checkMsgpack, DEFAULT_MAX_DEPTH, type Frame, type FrameHeader, Kind, MsgpackCheckInProgress } from '../protocol/index.js';

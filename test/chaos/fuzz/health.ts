@@ -4,7 +4,7 @@
  * client doing the whole life of a run.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { connect } from '../../../lib/index.js';
+import { type Client, connect } from '../../../lib/index.js';
 import { rssBytes } from '../context.js';
 
 export interface RssSampler {
@@ -89,4 +89,34 @@ export async function freshClientWorks(home: string, records: number): Promise<s
   } catch (error) {
     return `${(error as { code?: string }).code ?? 'Error'}: ${(error as Error).message}`;
   }
+}
+
+export interface LoopDelaySampler {
+  /** Stops sampling; the worst `lastSecondMaxMs` seen (ms), and when (ms after the start). */
+  stop(): Promise<{ maxMs: number; atMs: number; samples: number }>;
+}
+
+/**
+ * Asks the supervisor for its `eventLoopDelay` every `everyMs` (under its one-second window, so
+ * no window is missed) over `client`, and keeps the worst last-second delay: how late its main
+ * thread ran what was due while the cases ran, not counting its own start.
+ */
+export function sampleLoopDelay(client: Client, everyMs = 400): LoopDelaySampler {
+  const started = Date.now();
+  let worst = { maxMs: 0, atMs: 0, samples: 0 };
+  let asking: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => {
+    asking = client.request('status', undefined, { timeoutMs: 5_000 }).then((s) => {
+      const d = (s as { eventLoopDelay: { lastSecondMaxMs: number } }).eventLoopDelay;
+      worst.samples++;
+      if (d.lastSecondMaxMs > worst.maxMs) worst = { ...worst, maxMs: d.lastSecondMaxMs, atMs: Date.now() - started };
+    }, () => {});
+  }, everyMs);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await asking;
+      return worst;
+    },
+  };
 }

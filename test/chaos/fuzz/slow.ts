@@ -29,7 +29,7 @@ export const slowReader: Family = {
   make(rng): FuzzCase {
     const via = rng.pick(['ping', 'echo'] as const);
     // A request may carry at most MAX_DECODED_PAYLOAD_BYTES; a PING (only echoed) up to the frame limit.
-    const size = via === 'echo' ? rng.pick([64 * 1024, 256 * 1024, MAX_DECODED_PAYLOAD_BYTES - 64]) : rng.pick([64 * 1024, 256 * 1024, 1024 * 1024, 4 * 1024 * 1024]);
+    const size = via === 'echo' ? rng.pick([64 * 1024, MAX_DECODED_PAYLOAD_BYTES / 2, MAX_DECODED_PAYLOAD_BYTES - 64]) : rng.pick([64 * 1024, 256 * 1024, 1024 * 1024, 4 * 1024 * 1024]);
     const total = rng.int(32, 72) * 1024 * 1024; // always more than the bound
     const count = Math.max(8, Math.floor(total / size));
     const run = runId(rng);

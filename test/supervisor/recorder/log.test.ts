@@ -237,7 +237,7 @@ describe('torn tails', () => {
       expectBuffers(recordsOf(copy), records.slice(0, 3));
 
       const { writer, recovery } = RunLogWriter.reopen(copy);
-      expect(recovery).toEqual({ entries: 4, records: 3, validBytes: last, truncatedBytes: left, torn: scan.torn, finished: false });
+      expect(recovery).toEqual({ entries: 4, records: 3, validBytes: last, truncatedBytes: left, torn: scan.torn, finished: false, finish: null });
       expect(statSync(copy).size).toBe(last);
       expect(writer.records).toBe(3);
       writer.appendEntry(EntryType.Recovered, Buffer.from('note'));
