@@ -40,9 +40,13 @@ export async function startCanary(ctx: SectionContext, home: string, spec: { int
   };
 }
 
+/** The longest a canary's SYNC may take: it includes an fsync, whatever the disk is doing. */
+const SYNC_BOUND_MS = 10_000;
+
 /**
  * Checks a canary's result: it ended with a result, saw no error, its run kept every record;
- * records its figures. `stallMs` is the longest any call may take (a timing bound).
+ * records its figures. `stallMs` is the longest a PING or a request may take, and a SYNC at
+ * least SYNC_BOUND_MS (timing bounds).
  */
 export function judgeCanary(ctx: SectionContext, result: CanaryResult | null, stallMs: number, label = 'canary'): void {
   if (!ctx.check(result !== null, `${label} ended`, () => `the ${label} died or printed no result`)) return;
@@ -52,5 +56,10 @@ export function judgeCanary(ctx: SectionContext, result: CanaryResult | null, st
   ctx.check(r.finishedRecords === r.records, `${label} record missing`, () => `the ${label} published ${r.records} records, its finished run holds ${r.finishedRecords}`);
   ctx.figure(`${label} p50`, r.p50Ms, 'ms');
   ctx.figure(`${label} p99`, r.p99Ms, 'ms');
-  ctx.figure(`${label} slowest call`, r.maxMs, 'ms', { max: stallMs, timing: true });
+  // A stall is judged on the calls that wait for the supervisor alone. A SYNC waits for fsync
+  // too, which takes what the disk takes (seconds on a busy virtual disk): it has its own bound.
+  const s = r.slowestMs;
+  ctx.figure(`${label} slowest PING`, s.ping, 'ms', { max: stallMs, timing: true });
+  ctx.figure(`${label} slowest publish + request to its run`, s.request, 'ms', { max: stallMs, timing: true });
+  ctx.figure(`${label} slowest SYNC`, s.sync, 'ms', { max: Math.max(stallMs, SYNC_BOUND_MS), timing: true, note: 'waits for fsync: the disk\'s time counts' });
 }

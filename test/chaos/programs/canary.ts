@@ -34,6 +34,8 @@ export interface CanaryResult {
   p50Ms: number;
   p99Ms: number;
   maxMs: number;
+  /** The slowest call of each kind: a PING, a record published and a request to its run, a SYNC (which waits for fsync). */
+  slowestMs: { ping: number; request: number; sync: number };
   windows: CanaryWindow[];
 }
 
@@ -51,6 +53,7 @@ const errors: string[] = [];
 let errorCount = 0;
 let calls = 0;
 let records = 0;
+const slowestMs = { ping: 0, request: 0, sync: 0 };
 
 const client = await connect({ home: spec.home, name: 'chaos-canary', start: false, timeoutMs });
 const run = await client.openRun(`canary-${process.pid}`);
@@ -71,7 +74,7 @@ function closeWindow(now: number) {
   windowStart = now;
 }
 
-async function timed(call: () => Promise<unknown>): Promise<void> {
+async function timed(kind: keyof typeof slowestMs, call: () => Promise<unknown>): Promise<void> {
   const start = performance.now();
   try {
     await call();
@@ -82,6 +85,7 @@ async function timed(call: () => Promise<unknown>): Promise<void> {
   }
   const micros = Math.max(1, Math.round((performance.now() - start) * 1000));
   calls++;
+  slowestMs[kind] = Math.max(slowestMs[kind], micros / 1000);
   all.recordValue(micros);
   window.recordValue(micros);
 }
@@ -89,13 +93,13 @@ async function timed(call: () => Promise<unknown>): Promise<void> {
 for (let round = 0; !stopping; round++) {
   const started = performance.now();
   if (started - t0 - windowStart >= windowMs) closeWindow(started - t0);
-  await timed(() => client.ping({ timeoutMs }));
-  await timed(async () => {
+  await timed('ping', () => client.ping({ timeoutMs }));
+  await timed('request', async () => {
     run.publish({ canary: round });
     records++;
     await run.request('echo', round, { timeoutMs });
   });
-  if (round % 10 === 9) await timed(() => run.sync({ timeoutMs }));
+  if (round % 10 === 9) await timed('sync', () => run.sync({ timeoutMs }));
   const rest = intervalMs - (performance.now() - started);
   if (rest > 0) await new Promise((r) => setTimeout(r, rest));
 }
@@ -111,6 +115,6 @@ try {
 await client.close();
 const result: CanaryResult = {
   calls, records, finishedRecords, errorCount, errors,
-  p50Ms: all.getValueAtPercentile(50) / 1000, p99Ms: all.getValueAtPercentile(99) / 1000, maxMs: all.maxValue / 1000, windows,
+  p50Ms: all.getValueAtPercentile(50) / 1000, p99Ms: all.getValueAtPercentile(99) / 1000, maxMs: all.maxValue / 1000, slowestMs, windows,
 };
 process.stdout.write(`${JSON.stringify(result)}\n`);

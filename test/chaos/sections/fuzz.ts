@@ -11,11 +11,13 @@
  *   publish, sync and finish.
  */
 import { readFileSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { connect } from '../../../lib/index.js';
 import { processAlive } from '../../../lib/daemon.js';
 import { judgeCanary, startCanary } from '../canary.js';
 import { fdCount, pause, rssBytes } from '../context.js';
 import type { Section } from '../section.js';
+import type { SectionContext } from '../context.js';
 import { FuzzConn } from '../fuzz/conn.js';
 import { runFuzz, running } from '../fuzz/driver.js';
 import { freshClientWorks, sampleLoopDelay, sampleRss, troubleInLogs } from '../fuzz/health.js';
@@ -63,7 +65,15 @@ export const fuzz: Section = {
       const sampler = sampleRss(supervisor, 50, () => [...running].join(' | '));
       const loopDelay = sampleLoopDelay(control);
       ctx.log(`supervisor ${supervisor}: ${Math.round(rssBefore / MB)} MB, ${fdsBefore} fds; ${ctx.options.fuzzCases} cases`);
-      const stats = await runFuzz(ctx, { socketPath: home.layout.socketPath, token, cap, control }, ctx.options.fuzzCases);
+      // Building the cases (up to 16 MiB each) is this process's work, not the supervisor's: it
+      // runs at a lower priority so that the canary measures what the supervisor does with them.
+      const niced = lowerPriority(ctx);
+      let stats;
+      try {
+        stats = await runFuzz(ctx, { socketPath: home.layout.socketPath, token, cap, control }, ctx.options.fuzzCases);
+      } finally {
+        if (niced) restorePriority(ctx);
+      }
       const rss = sampler.stop();
       const delay = await loopDelay.stop();
       const seen = await canary.stop();
@@ -126,3 +136,26 @@ export const fuzz: Section = {
     }
   },
 };
+
+/** The niceness the fuzzing thread runs at while it builds and sends cases. */
+const FUZZ_NICENESS = 10;
+
+function lowerPriority(ctx: SectionContext): boolean {
+  try {
+    setPriority(FUZZ_NICENESS);
+    return true;
+  } catch (error) {
+    ctx.log(`could not lower the fuzzer's priority: ${(error as Error).message}`);
+    return false;
+  }
+}
+
+/** Back to the usual priority: what this process spawns later must not inherit the lower one. */
+function restorePriority(ctx: SectionContext): void {
+  try {
+    setPriority(0);
+  } catch (error) {
+    // Raising a priority needs root: later sections then run, and spawn, at the lower one.
+    ctx.log(`could not restore the priority after fuzzing (${(error as Error).message}): later sections run at niceness ${FUZZ_NICENESS}`);
+  }
+}
