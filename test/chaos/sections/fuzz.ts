@@ -5,7 +5,9 @@
  * Around it all:
  * - the supervisor is the same process at the end, and its logs hold no error or crash line;
  * - its RSS, sampled every 50 ms, stays under SUPERVISOR_RSS_BOUND;
- * - the canary sees no error, loses nothing, and no call stalls longer than 100 ms (timing);
+ * - its main thread is never more than 100 ms late (status.eventLoopDelay, timing);
+ * - the canary sees no error, loses nothing, and no PING or request of its takes longer than
+ *   100 ms (timing; a SYNC, which waits for fsync, 10 s: canary.ts);
  * - afterwards every fuzz connection is gone, no run is left open, no request pending, no worker
  *   failed, its file descriptors are back where they were, and a fresh client can open a run,
  *   publish, sync and finish.
