@@ -19,10 +19,12 @@ export interface LoopDelayReport {
 }
 
 const NS_PER_MS = 1e6;
+/** How often Node samples. What it records is the time between samples: this much more than the delay. */
+const RESOLUTION_MS = 10;
 
 export class LoopDelay {
-  readonly #sinceStart: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
-  readonly #window: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
+  readonly #sinceStart: IntervalHistogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
+  readonly #window: IntervalHistogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
   #lastSecondMaxNs = 0;
 
   constructor() {
@@ -38,7 +40,7 @@ export class LoopDelay {
 
   report(): LoopDelayReport {
     const h = this.#sinceStart;
-    const ms = (ns: number) => Math.round(ns / NS_PER_MS * 10) / 10;
+    const ms = (ns: number) => Math.max(0, Math.round((ns / NS_PER_MS - RESOLUTION_MS) * 10) / 10);
     return h.count === 0
       ? { maxMs: 0, p99Ms: 0, lastSecondMaxMs: 0 }
       : { maxMs: ms(h.max), p99Ms: ms(h.percentile(99)), lastSecondMaxMs: ms(this.#lastSecondMaxNs) };
