@@ -12,6 +12,7 @@ import type { Socket } from 'node:net';
 import { encodeMessage, Kind, type MuxvisorError } from '../protocol/index.js';
 import { type ConnectionBudget, connectionBudget, openFileCount, tooManyConnections } from './fd-budget.js';
 import type { Logger } from './log.js';
+import { ReportThrottle } from './report-throttle.js';
 
 /** At most one log line per this many ms for refusals, and one for failed accepts. */
 export const REPORT_EVERY_MS = 10_000;
@@ -19,21 +20,6 @@ export const REPORT_EVERY_MS = 10_000;
 const LINGER_MS = 1_000;
 /** Refused sockets left to linger at once; beyond this they are destroyed as soon as told. */
 const MAX_LINGERING = 16;
-
-class Throttle {
-  #since = 0;
-  #last = -Infinity;
-
-  /** Counts an occurrence; returns how many to report now (0: stay quiet). */
-  hit(now = Date.now()): number {
-    this.#since++;
-    if (now - this.#last < REPORT_EVERY_MS) return 0;
-    this.#last = now;
-    const n = this.#since;
-    this.#since = 0;
-    return n;
-  }
-}
 
 export class Admission {
   readonly budget: ConnectionBudget;
@@ -43,8 +29,8 @@ export class Admission {
   acceptErrors = 0;
   readonly #log: Logger;
   readonly #lingering = new Set<Socket>();
-  readonly #refusals = new Throttle();
-  readonly #errors = new Throttle();
+  readonly #refusals = new ReportThrottle(REPORT_EVERY_MS);
+  readonly #errors = new ReportThrottle(REPORT_EVERY_MS);
 
   /** Call when the supervisor starts listening: the descriptors open then are the baseline. */
   constructor(log: Logger, budget: ConnectionBudget = connectionBudget()) {

@@ -16,6 +16,7 @@
  * - Any other failure, and a failed fsync, is final (log-writer.ts says why).
  */
 import { ErrorCode, MuxvisorError } from '../../protocol/index.js';
+import { ReportThrottle } from '../report-throttle.js';
 
 /** Bytes a run keeps buffered while its log cannot be written; past this the run fails. */
 export const MAX_UNWRITTEN_BYTES = 32 * 1024 * 1024;
@@ -61,10 +62,9 @@ export function whileOutOfSpace(): string {
  */
 export class FailureReports {
   #failures = 0;
-  #since = 0;
   #firstAt = 0;
-  #lastReport = -Infinity;
   #firstError: string | null = null;
+  readonly #reports = new ReportThrottle(REPORT_EVERY_MS);
 
   /** Failures since the log last wrote everything it was given. */
   get failures(): number {
@@ -83,12 +83,7 @@ export class FailureReports {
       this.#firstError = (error as Error)?.message ?? String(error);
     }
     this.#failures++;
-    this.#since++;
-    if (now - this.#lastReport < REPORT_EVERY_MS) return 0;
-    this.#lastReport = now;
-    const n = this.#since;
-    this.#since = 0;
-    return n;
+    return this.#reports.hit(now);
   }
 
   /** The log writes again: returns what the trouble was (null if there was none) and forgets it. */
@@ -96,8 +91,7 @@ export class FailureReports {
     if (this.#failures === 0) return null;
     const trouble = { failures: this.#failures, ms: now - this.#firstAt };
     this.#failures = 0;
-    this.#since = 0;
-    this.#lastReport = -Infinity;
+    this.#reports.reset();
     this.#firstError = null;
     return trouble;
   }

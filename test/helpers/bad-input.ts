@@ -5,35 +5,11 @@
  */
 import { expect } from 'vitest';
 import {
-  encodeFrame, encodeValue, type ErrorMessage, FRAME_VERSION, HEADER_BYTES, Kind, MAGIC, type Message,
+  encodeFrame, encodeValue, type ErrorMessage, Kind, type Message,
 } from '../../protocol/index.js';
 import { type RawClient, rawClient } from './raw.js';
 
-/** Every header field, any value: for frames `encodeFrame` would refuse to build. */
-export interface RawHeader {
-  magic?: number;
-  version?: number;
-  kind: number;
-  flags?: number;
-  /** The announced payload length; defaults to the payload's real length. */
-  length?: number;
-  id?: number;
-  channel?: number;
-}
-
-/** A frame byte by byte as given: header fields are written as they are, not checked. */
-export function rawFrame(h: RawHeader, payload: Uint8Array = new Uint8Array(0)): Buffer {
-  const frame = Buffer.alloc(HEADER_BYTES + payload.length);
-  frame[0] = h.magic ?? MAGIC;
-  frame[1] = h.version ?? FRAME_VERSION;
-  frame[2] = h.kind;
-  frame[3] = h.flags ?? 0;
-  frame.writeUInt32LE(h.length ?? payload.length, 4);
-  frame.writeUInt32LE(h.id ?? 0, 8);
-  frame.writeUInt32LE(h.channel ?? 0, 12);
-  frame.set(payload, HEADER_BYTES);
-  return frame;
-}
+export { type RawHeader, rawFrame } from './raw-frame.js';
 
 /** A well-formed frame of `kind` whose payload is `value` encoded as msgpack (none for undefined). */
 export function valueFrame(kind: number, value: unknown, routing: { id?: number; channel?: number } = {}): Buffer {

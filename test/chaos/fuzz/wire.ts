@@ -4,32 +4,10 @@
  * that lie, reserved bytes). Only `encodeValue` (the reference encoder) is used for ordinary
  * values; everything hostile is assembled here byte by byte.
  */
-import { encodeValue, FRAME_VERSION, HEADER_BYTES, Kind, MAGIC, PROTOCOL_VERSIONS } from '../../../protocol/index.js';
+import { encodeValue, Kind, PROTOCOL_VERSIONS } from '../../../protocol/index.js';
+import { rawFrame } from '../../helpers/raw-frame.js';
 
-/** Every header field, any value (the length defaults to the payload's real length). */
-export interface RawHeader {
-  magic?: number;
-  version?: number;
-  kind: number;
-  flags?: number;
-  length?: number;
-  id?: number;
-  channel?: number;
-}
-
-/** A frame exactly as given: no field is checked. */
-export function rawFrame(h: RawHeader, payload: Uint8Array = new Uint8Array(0)): Buffer {
-  const frame = Buffer.alloc(HEADER_BYTES + payload.length);
-  frame[0] = h.magic ?? MAGIC;
-  frame[1] = h.version ?? FRAME_VERSION;
-  frame[2] = h.kind;
-  frame[3] = h.flags ?? 0;
-  frame.writeUInt32LE(h.length ?? payload.length, 4);
-  frame.writeUInt32LE(h.id ?? 0, 8);
-  frame.writeUInt32LE(h.channel ?? 0, 12);
-  frame.set(payload, HEADER_BYTES);
-  return frame;
-}
+export { type RawHeader, rawFrame } from '../../helpers/raw-frame.js';
 
 /** A well-formed frame of `kind` carrying `value` encoded by the reference encoder (none for undefined). */
 export function frameOf(kind: number, value: unknown, routing: { id?: number; channel?: number } = {}): Buffer {
