@@ -184,7 +184,7 @@ export function decodeMessage(frame: Frame, options?: DecodeOptions): Message {
     case Kind.Hello: {
       id(false), channel(false);
       const b = body();
-      return { kind: Kind.Hello, versions: versionRange(what, b), token: str(what, b, 'token', 1024), pid: int(what, b, 'pid'), name: str(what, b, 'name', 256), caps: b.caps === undefined ? [] : strArray(what, b, 'caps') };
+      return { kind: Kind.Hello, versions: versionRange(what, b), token: str(what, b, 'token', 1024), pid: int(what, b, 'pid'), name: str(what, b, 'name', 256), caps: b.caps === undefined || b.caps === null ? [] : strArray(what, b, 'caps') };
     }
     case Kind.Welcome: {
       id(false), channel(false);

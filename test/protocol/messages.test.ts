@@ -55,6 +55,12 @@ describe('messages', () => {
     expect(badRange.message).toContain('`versions`');
   });
 
+  it('reads a nil in an optional field as absent (PROTOCOL.md §3): a HELLO with nil caps has none', () => {
+    const hello = { versions: [1, 1], token: 't', pid: 1, name: 'n' };
+    expect(decodeOne(raw(Kind.Hello, { ...hello, caps: null }))).toEqual(decodeOne(raw(Kind.Hello, hello)));
+    expect(decodeOne(raw(Kind.Hello, { ...hello, caps: null }))).toMatchObject({ caps: [] });
+  });
+
   it('refuses a payload that is not a map where a map is required', () => {
     const error = expectMuxvisorError(() => decodeOne(raw(Kind.Open, [1, 2], 1)), ErrorCode.BadMessage);
     expect(error.message).toBe('open: payload must be a map, got an array of 2');
