@@ -2,12 +2,22 @@
  * Replacing a small file so that a crash at any moment leaves either the old content or the new,
  * never an empty or half-written file: write a temporary file, fsync it, rename it over the old
  * one, fsync the directory. Optionally keeps the previous version as `<path>.bak`.
+ *
+ * `writeFileAtomic` blocks its thread for the two fsyncs (tens of ms on a busy disk): for start-up
+ * and rare changes. `replaceFile` does the same through libuv's thread pool, for a thread that
+ * serves others meanwhile (a run worker). Neither orders concurrent calls for one path: the
+ * caller does (the temporary names differ, so they never tear each other, but the last rename wins).
  */
 import { closeSync, fsyncSync, linkSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { threadId } from 'node:worker_threads';
+
+let unique = 0;
+const tmpName = (path: string) => `${path}.tmp-${process.pid}-${threadId}-${Date.now()}-${unique++}`;
 
 export function writeFileAtomic(path: string, data: string | Uint8Array, options: { mode?: number; keepPrevious?: boolean } = {}): void {
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
+  const tmp = tmpName(path);
   const bytes = typeof data === 'string' ? Buffer.from(data) : data;
   const fd = openSync(tmp, 'w', options.mode ?? 0o600);
   try {
@@ -38,5 +48,27 @@ export function fsyncDir(dir: string): void {
     fsyncSync(fd);
   } finally {
     closeSync(fd);
+  }
+}
+
+/** `writeFileAtomic` without blocking the calling thread (no `.bak`); mode 0600. */
+export async function replaceFile(path: string, data: string | Uint8Array): Promise<void> {
+  const tmp = tmpName(path);
+  const file = await open(tmp, 'w', 0o600);
+  try {
+    await file.writeFile(data);
+    await file.sync();
+  } catch (error) {
+    await file.close();
+    await rm(tmp, { force: true });
+    throw error;
+  }
+  await file.close();
+  await rename(tmp, path);
+  const dir = await open(dirname(path), 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
   }
 }

@@ -7,7 +7,7 @@
  * fsynced). A run whose last owner goes away unfinished is finished as `crashed` with the reason.
  * Only the main thread calls in here.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeValue, ErrorCode, isValidRunId, MuxvisorError, type Open } from '../protocol/index.js';
 import type { EventBus } from './events.js';
@@ -47,6 +47,14 @@ export class StreamMux {
   /** Topic `run`: opened and finished, in order (PROTOCOL.md section 8). */
   readonly #bus: EventBus;
   #finishedWaiters: Array<() => void> = [];
+  /**
+   * Run ids with a directory in the home: read once at start, then every id opened. An OPEN of an
+   * id not here costs no file-system call on this thread (a mkdir or stat waits for ext4's journal:
+   * tens of ms while fsyncs run). One here is checked on disk (a run removed since may be opened
+   * again). A run whose log appears behind the supervisor's back is still caught by the worker,
+   * which never overwrites a log.
+   */
+  readonly #recorded: Set<string>;
   /** Counters since start. */
   opened = 0;
   finished = 0;
@@ -58,6 +66,7 @@ export class StreamMux {
     this.#settings = settings;
     this.#owner = owner;
     this.#log = log;
+    this.#recorded = new Set(listRunDirs(settings.runsDir));
   }
 
   get size(): number {
@@ -82,7 +91,7 @@ export class StreamMux {
     if (this.#runs.has(m.run)) {
       throw new MuxvisorError(ErrorCode.RunExists, `run ${m.run} is already open (attach to it instead)`, { data: { run: m.run, open: true } });
     }
-    if (existsSync(join(dir, 'run.mvlog'))) {
+    if (this.#recorded.has(m.run) && existsSync(join(dir, 'run.mvlog'))) {
       throw new MuxvisorError(ErrorCode.RunExists, `run ${m.run} was recorded before, in ${dir}: choose another id`, { data: { run: m.run, open: false, dir } });
     }
     const order: OpenOrder = {
@@ -93,12 +102,13 @@ export class StreamMux {
     if (m.config !== undefined) order.config = m.config;
     // Encoded before anything changes: a config the encoder refuses must leave no run behind.
     const openPayload = payload({ ...order, answer: { conn: owner.id, id: requestId, channel } });
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // The worker makes the directory and the log (RunLogWriter.create).
     const worker = this.#pool.pick(dedicated);
     const slot = worker.nextSlot++;
     const run = new RunStream(m.run, dir, order, worker, slot);
     run.owners.set(owner, channel);
     this.#runs.set(run.id, run);
+    this.#recorded.add(run.id);
     worker.runs.set(slot, run);
     this.opened++;
     this.#pool.add(worker, Op.Open, slot, owner.id, requestId, ...openPayload);
@@ -294,4 +304,13 @@ function checkRunId(run: string): void {
 function payload(value: unknown): [Buffer, number, number] {
   const bytes = encodeValue(value);
   return [bytes, 0, bytes.length];
+}
+
+/** The names in `runsDir` (each a run's directory), or none if it cannot be read yet. */
+function listRunDirs(runsDir: string): string[] {
+  try {
+    return readdirSync(runsDir);
+  } catch {
+    return [];
+  }
 }

@@ -7,8 +7,15 @@
  * - `flush()` writes the buffer to the file with as few write calls as it can. The bytes are then
  *   in the OS page cache: they survive the process being killed, not a power loss or kernel crash.
  * - `sync()` (flush, then fsync the file) and `close()` (flush, fsync, close) make them durable.
- *   `create` fsyncs the new file and its directory, and `reopen` fsyncs after cutting off a torn
- *   tail, before they return.
+ *   They fsync through libuv's thread pool: the calling thread goes on working meanwhile.
+ * - `create` blocks nothing: it buffers the file header and OPEN entry and makes the directory and
+ *   the file through libuv's thread pool (`created` settles when they exist, with what was
+ *   buffered written); appends and flushes before that stay buffered. The first `sync()` or
+ *   `close()` then fsyncs the file and every directory that got a new entry, so the run's log is
+ *   durable where recovery looks for it. (Creating a file, and fsyncing, on a busy ext4 took a
+ *   thread 20-40 ms: a worker thread held every run on it that long, and the main thread, which
+ *   made the directory, every client.) `reopen` fsyncs after cutting off a torn tail, before it
+ *   returns.
  * - Nothing else fsyncs: no timer here and no fsync per append. The caller decides when: on a
  *   client's sync request, on finish, and on a timer.
  *
@@ -22,8 +29,10 @@
  * the dirty pages it could not write, so a retried fsync could succeed without the data being
  * durable. Every later flush, sync and close rejects with that error (close still closes the file).
  */
-import { closeSync, fsync, fsyncSync, ftruncateSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { close, closeSync, fsync, fsyncSync, ftruncateSync, open, openSync, unlink, unlinkSync, writeSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { promisify } from 'node:util';
 import { ErrorCode, MuxvisorError } from '../../protocol/errors.js';
 import { copyBytes } from '../../protocol/frame.js';
 import {
@@ -70,7 +79,10 @@ interface Waiters {
 
 export class RunLogWriter {
   readonly path: string;
-  readonly #fd: number;
+  /** The file descriptor; -1 while `create` is still making the file (or after it failed to). */
+  #fd: number;
+  /** `create`'s making of the directory and file, until it has settled. */
+  #opening: Promise<void> | null = null;
   readonly #initialBytes: number;
   /** Entries not yet written: `#buf[0, #fill)`. */
   #buf: Buffer;
@@ -95,6 +107,8 @@ export class RunLogWriter {
   #inflightTarget = 0;
   /** Callers whose bytes were written after the fsync in flight started: they share the next one. */
   #next: Waiters | null = null;
+  /** Directories that got a new entry from `create` (the file, the run's directory): the next fsync makes them durable. */
+  #newIn: string[] = [];
 
   private constructor(path: string, fd: number, fileBytes: number, records: number, entries: number, bufferBytes: number) {
     this.path = path;
@@ -108,45 +122,67 @@ export class RunLogWriter {
   }
 
   /**
-   * Creates a new log at `path` (mode 0600) holding the file header and an OPEN entry with
-   * `openPayload`, durable (file and directory fsynced) before it returns. Never overwrites: an
-   * existing path fails with MUXVISOR_RUN_EXISTS and is left untouched. On any other failure the
-   * new file is removed again and MUXVISOR_STORAGE is thrown.
+   * Creates a new log at `path` (mode 0600; its directory, 0700, too if missing) holding the file
+   * header and an OPEN entry with `openPayload`, without blocking the thread: see `created`. The
+   * writer takes appends at once. Never overwrites: an existing path fails with
+   * MUXVISOR_RUN_EXISTS and is left untouched. Throws MUXVISOR_INVALID_ARGUMENT at once for bad
+   * options or an OPEN payload over the limit.
    */
   static create(path: string, openPayload: Uint8Array, options: RunLogWriterOptions = {}): RunLogWriter {
     const bufferBytes = checkOptions(options);
     checkLength(openPayload.length);
+    const writer = new RunLogWriter(path, -1, 0, 0, 0, bufferBytes);
+    const header = encodeFileHeader();
+    writer.#buf.set(header, 0);
+    writer.#fill = header.length;
+    writer.appendEntry(EntryType.Open, openPayload);
+    const opening = writer.#createFile();
+    writer.#opening = opening;
+    // Whoever cares awaits `created` (or sync, close); nobody has to.
+    opening.catch(() => undefined);
+    return writer;
+  }
+
+  /**
+   * Settles once `create` has made the file and written what was buffered into the OS (not yet
+   * durable: that is the first `sync()`). Rejects with MUXVISOR_RUN_EXISTS (nothing was touched),
+   * or MUXVISOR_STORAGE (a file it made is removed again); the writer is then closed. Resolves at
+   * once for a writer from `reopen`.
+   */
+  get created(): Promise<void> {
+    return this.#opening ?? Promise.resolve();
+  }
+
+  async #createFile(): Promise<void> {
+    const dir = dirname(this.path);
     let fd: number;
     try {
-      fd = openSync(path, 'wx', 0o600);
+      const made = await mkdir(dir, { recursive: true, mode: 0o700 });
+      this.#newIn = withNewEntries(dir, made);
+      fd = await openFile(this.path, 'wx', 0o600);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
-        throw new MuxvisorError(ErrorCode.RunExists, `run log ${path} already exists; create never overwrites a log`, {
-          cause: error,
-          data: { path },
-        });
-      }
-      throw ioError(path, 'create', error);
+      this.#closed = true;
+      this.#released = true;
+      this.#fill = 0;
+      this.#failed = (error as NodeJS.ErrnoException).code === 'EEXIST'
+        ? new MuxvisorError(ErrorCode.RunExists, `run log ${this.path} already exists; create never overwrites a log`, { cause: error, data: { path: this.path } })
+        : ioError(this.path, 'create', error);
+      throw this.#failed;
     }
+    this.#fd = fd;
     try {
-      const writer = new RunLogWriter(path, fd, 0, 0, 0, bufferBytes);
-      const header = encodeFileHeader();
-      writer.#buf.set(header, 0);
-      writer.#fill = header.length;
-      writer.appendEntry(EntryType.Open, openPayload);
-      writer.#write();
-      writer.#fsyncNow();
-      fsyncDirectory(dirname(path));
-      return writer;
+      if (this.#destroyed) throw this.#closedError();
+      this.#write();
     } catch (error) {
+      this.#closed = true;
+      this.#released = true;
+      this.#fill = 0;
       closeQuietly(fd);
-      try {
-        unlinkSync(path);
-      } catch {
-        // Nothing more to do: the create failed either way, and the error below says why.
-      }
-      // A failed first write says its bytes "stay buffered": not so here, the file is gone.
-      throw ioError(path, 'create', (error as { cause?: unknown }).cause ?? error);
+      // What was made is not a log anyone was told of: it goes (a failed first write says its
+      // bytes "stay buffered", not so here).
+      await new Promise<void>((resolve) => unlink(this.path, () => resolve()));
+      this.#failed = ioError(this.path, 'create', (error as { cause?: unknown }).cause ?? error);
+      throw this.#failed;
     }
   }
 
@@ -275,6 +311,7 @@ export class RunLogWriter {
   /** Writes everything buffered to the file (see the policy above). Throws MUXVISOR_STORAGE. */
   flush(): void {
     if (this.#closed) throw this.#closedError();
+    if (this.#fd < 0) return; // `create` is making the file: it writes what is buffered then
     this.#write();
   }
 
@@ -286,6 +323,13 @@ export class RunLogWriter {
    */
   sync(): Promise<void> {
     if (this.#closed) return Promise.reject(this.#closedError());
+    // Asked before the file exists: it holds once the file does, even if close() comes meanwhile.
+    if (this.#fd < 0 && this.#opening !== null) return this.#opening.then(() => this.#syncNow());
+    return this.#syncNow();
+  }
+
+  #syncNow(): Promise<void> {
+    if (this.#destroyed) return Promise.reject(this.#closedError());
     try {
       this.#write();
     } catch (error) {
@@ -327,6 +371,7 @@ export class RunLogWriter {
   async #close(): Promise<void> {
     this.#closed = true;
     try {
+      await this.#opening;
       this.#write();
       await this.#durable();
     } finally {
@@ -339,6 +384,7 @@ export class RunLogWriter {
    * close itself is not reported: after an fsync it cannot cost data, and the descriptor is gone.
    */
   async #release(): Promise<void> {
+    await this.#opening?.catch(() => undefined);
     while (this.#inflight !== null) await this.#inflight.catch(() => undefined);
     if (this.#released) return;
     this.#released = true;
@@ -424,7 +470,7 @@ export class RunLogWriter {
     this.#inflightTarget = target;
     const started = process.hrtime.bigint();
     const promise = new Promise<void>((resolve, reject) => {
-      fsync(this.#fd, (error) => {
+      fsyncFileAndDirectory(this.#fd, this.#newIn, (error) => {
         this.#inflight = null;
         const next = this.#next;
         this.#next = null;
@@ -436,6 +482,7 @@ export class RunLogWriter {
           return;
         }
         this.#fsyncs++;
+        this.#newIn = [];
         if (target > this.#syncedBytes) this.#syncedBytes = target;
         resolve();
         // The waiters' bytes were all written before they queued, so this fsync covers them.
@@ -461,7 +508,7 @@ export class RunLogWriter {
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     return new MuxvisorError(
       ErrorCode.Storage,
-      `cannot fsync run log ${this.path} (${target - this.#syncedBytes} bytes not yet durable, after ${ms.toFixed(1)} ms): ${code}`,
+      `cannot fsync run log ${this.path} (${target - this.#syncedBytes} bytes not yet durable, after ${ms.toFixed(1)} ms): ${code}${tooManyFiles(code)}`,
       { cause: error, data: { path: this.path, errno: code, syncedBytes: this.#syncedBytes, target } },
     );
   }
@@ -492,15 +539,38 @@ function checkLength(length: number): void {
   }
 }
 
-/** Makes a new directory entry durable: fsync of the directory that holds it. */
-function fsyncDirectory(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+/**
+ * fsyncs the file `fd` and then each of `dirs` in turn (directories that got a new entry: the
+ * file, its directory), all through libuv's thread pool. Calls `done` once, with the first error.
+ */
+function fsyncFileAndDirectory(fd: number, dirs: readonly string[], done: (error: NodeJS.ErrnoException | null) => void): void {
+  fsync(fd, (error) => {
+    if (error !== null) return done(error);
+    const next = (i: number): void => {
+      const dir = dirs[i];
+      if (dir === undefined) return done(null);
+      open(dir, 'r', (openError, dirFd) => {
+        if (openError !== null) return done(openError);
+        fsync(dirFd, (syncError) => close(dirFd, (closeError) => (syncError ?? closeError) === null ? next(i + 1) : done(syncError ?? closeError)));
+      });
+    };
+    next(0);
+  });
 }
+
+/**
+ * The directories that got a new entry when `dir` was made (mkdir's `made`: the topmost one it
+ * created, or undefined) and a file was created in it: `dir` itself, and up to the parent of `made`.
+ */
+function withNewEntries(dir: string, made: string | undefined): string[] {
+  const dirs = [dir];
+  if (made === undefined) return dirs;
+  for (let d = dir; d !== made && dirname(d) !== d; d = dirname(d)) dirs.push(dirname(d));
+  dirs.push(dirname(made));
+  return [...new Set(dirs)];
+}
+
+const openFile = promisify(open) as (path: string, flags: string, mode: number) => Promise<number>;
 
 function closeQuietly(fd: number): void {
   try {
@@ -516,9 +586,13 @@ function errnoCode(error: unknown): string {
 
 function ioError(path: string, what: string, error: unknown): MuxvisorError {
   const code = errnoCode(error);
-  const hint = code === 'EMFILE' || code === 'ENFILE' ? ' (too many open files: finish runs or close clients, or raise the supervisor\'s `ulimit -n`)' : '';
-  return new MuxvisorError(ErrorCode.Storage, `cannot ${what} run log ${path}: ${code}${hint}`, {
+  return new MuxvisorError(ErrorCode.Storage, `cannot ${what} run log ${path}: ${code}${tooManyFiles(code)}`, {
     cause: error,
     data: { path, errno: code },
   });
+}
+
+/** What to do about EMFILE and ENFILE (an fsync also opens the log's directory), or nothing. */
+function tooManyFiles(code: string): string {
+  return code === 'EMFILE' || code === 'ENFILE' ? ' (too many open files: finish runs or close clients, or raise the supervisor\'s `ulimit -n`)' : '';
 }

@@ -66,6 +66,10 @@ export class RunHost {
    * FINISH the main thread sends again is answered with what the log says.
    */
   #ended: FinishOrder | null = null;
+  /** Settles once the log file exists (RunLogWriter.created): when it rejects, nothing of the run was made. */
+  readonly #made: Promise<void>;
+  /** Settles once the log is durable and meta.json written as the run opens; rejects with MUXVISOR_STORAGE. */
+  readonly #created: Promise<unknown>;
 
   /** Creates (or reopens, to resume) the run's log now; the handler loads in the background. */
   constructor(slot: number, order: OpenOrder, outbox: Outbox, requests: PendingRequests, busy: Busy, answer: { conn: number; id: number; channel: number } | null) {
@@ -91,7 +95,16 @@ export class RunHost {
       }));
     }
     this.#log = new RunLog(writer, slot, this.run, (event) => outbox.event(event));
-    if (this.#ended === null) this.#log.writeMeta(this.#meta({ state: 'open' }));
+    // The disk's part of opening goes through the thread pool, so that the other runs on this
+    // thread are not held for it: making the directory and the log, their first fsync, and
+    // meta.json. A meta.json that cannot be written is reported and does not fail the run (its log
+    // is the record).
+    this.#made = writer.created;
+    this.#created = this.#made.then(() => {
+      const meta = this.#ended === null ? this.#log.writeMeta(this.#meta({ state: 'open' })) : null;
+      return Promise.all([recovered === null ? this.#log.sync() : null, meta]);
+    });
+    this.#created.catch(() => undefined); // #load awaits it, after #made
     void this.#load(answer, recovered);
   }
 
@@ -156,6 +169,7 @@ export class RunHost {
   sync(conn: number, id: number): void {
     if (this.#state !== 'open') {
       if (this.#stalled !== null) return this.#outbox.fail(conn, id, this.#stalled);
+      if (this.#state === 'finished' && this.#result === null && this.#loadError !== null) return this.#outbox.fail(conn, id, this.#loadError);
       // Finishing: the finish fsyncs everything; answer with the final counts then.
       this.#syncWaiters.push({ conn, id });
       if (this.#state === 'finished') this.#answerSyncWaiters(null);
@@ -170,8 +184,10 @@ export class RunHost {
   /** Finishes the run once; every FINISH (and the supervisor's own, with conn 0) gets the result. */
   finish(conn: number, id: number, order: FinishOrder): void {
     if (this.#state === 'finished') {
-      // A late FINISH (another owner's, sent before it learnt the run had ended): the same result.
+      // A late FINISH (another owner's, sent before it learnt the run had ended): the same result,
+      // or, for a run that was never made, the reason.
       if (conn !== 0 && this.#result !== null) this.#outbox.respond(conn, id, this.#result);
+      else if (conn !== 0 && this.#loadError !== null) this.#outbox.fail(conn, id, this.#loadError);
       return;
     }
     if (conn !== 0 && this.#stalled !== null) return this.#outbox.fail(conn, id, this.#stalled);
@@ -228,20 +244,23 @@ export class RunHost {
     await this.#settle(this.#ended as FinishOrder, failure, {});
   }
 
-  /** The run has ended as `order` says: answers its waiters, writes meta.json, tells the main thread. */
+  /**
+   * The run has ended as `order` says: writes meta.json, then answers its waiters and tells the
+   * main thread, in the same turn (one message): a client whose FINISH is answered finds the run
+   * ended everywhere (runs.*, meta.json, a new OPEN of the id), and its directory complete.
+   */
   async #settle(order: FinishOrder, failure: unknown, delay: Record<string, number>): Promise<void> {
     this.#stalled = null;
     this.#state = 'finished';
     const result = { run: this.run, status: order.status, records: this.#log.writer.records, bytes: this.#log.writer.bytes, log: this.logPath };
     if (failure === null) this.#result = result;
+    await this.#log.finalMeta(() => this.#meta({ state: 'finished', ...order, ...delay }));
     for (const { conn, id } of this.#finishWaiters) {
       if (failure === null) this.#outbox.respond(conn, id, result);
       else this.#outbox.fail(conn, id, failure);
     }
     this.#finishWaiters = [];
     this.#answerSyncWaiters(failure);
-    // meta.json says the run ended before the main thread hears it: runs.* read the state there.
-    await this.#log.finalMeta(() => this.#meta({ state: 'finished', ...order, ...delay }));
     const event = { type: 'finished' as const, slot: this.slot, run: this.run, status: order.status, records: result.records, bytes: result.bytes };
     this.#outbox.event(order.reason === undefined ? event : { ...event, reason: order.reason });
     this.#told = true;
@@ -285,6 +304,15 @@ export class RunHost {
 
   async #load(answer: { conn: number; id: number; channel: number } | null, recovered: RecoveryNote | null): Promise<void> {
     try {
+      await this.#made;
+    } catch (error) {
+      this.#neverMade(answer, error);
+      return;
+    }
+    try {
+      // The OPEN is answered once the run exists on disk; only then is a handler made (its
+      // `finish` runs for every handler made, so none is made for a run that never existed).
+      await this.#created;
       // A run that had ended gets no handler: nothing more reaches it but the FINISH sent again.
       this.#handler = this.#ended === null ? await this.#createHandler() : null;
       if (!this.#isDefault && this.#handler?.record) await this.#catchUp();
@@ -308,6 +336,29 @@ export class RunHost {
     if (answer) this.#outbox.respond(answer.conn, answer.id, { run: this.run, channel: answer.channel, records: this.#log.writer.records });
     this.#outbox.event({ type: 'opened', slot: this.slot, run: this.run, records: this.#log.writer.records, recovered });
     for (const call of waiting) call();
+  }
+
+  /**
+   * The log could not be made (the run id's log exists already, or the disk refused): nothing of
+   * the run exists, and nothing is written for it, so a log that was there stays as it was. The
+   * OPEN and whatever waited get the error; the main thread hears the run failed, with 0 records.
+   */
+  #neverMade(answer: { conn: number; id: number; channel: number } | null, error: unknown): void {
+    const e = error instanceof MuxvisorError && error.code === ErrorCode.RunExists
+      ? new MuxvisorError(ErrorCode.RunExists, `run ${this.run} was recorded before, in ${this.dir}: choose another id`, { data: { run: this.run, open: false, dir: this.dir } })
+      : runStorageError(this.run, error, 'the run could not be opened');
+    this.#loadError = e;
+    this.#state = 'finished';
+    if (answer) this.#outbox.fail(answer.conn, answer.id, e);
+    this.#outbox.event({ type: 'openFailed', slot: this.slot, run: this.run, error: e.toWire() });
+    const waiting = this.#waiting ?? [];
+    this.#waiting = null;
+    for (const call of waiting) call();
+    this.#answerSyncWaiters(e);
+    for (const { conn, id } of this.#finishWaiters) this.#outbox.fail(conn, id, e);
+    this.#finishWaiters = [];
+    this.#outbox.event({ type: 'finished', slot: this.slot, run: this.run, status: 'failed', reason: e.message, records: 0, bytes: 0 });
+    this.#told = true;
   }
 
   /**

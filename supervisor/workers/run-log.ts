@@ -8,7 +8,7 @@
  */
 import { dirname, join } from 'node:path';
 import { encodeValue, type MuxvisorError } from '../../protocol/index.js';
-import { writeFileAtomic } from '../fs-atomic.js';
+import { replaceFile } from '../fs-atomic.js';
 import { EntryType } from '../recorder/log-format.js';
 import { RunLogWriter } from '../recorder/log-writer.js';
 import type { FinishOrder } from './batch.js';
@@ -26,6 +26,8 @@ export class RunLog {
   #writer: RunLogWriter;
   /** Set by `close()` (the supervisor stops): the run's end is not tried again. */
   #stopping = false;
+  /** The last meta.json write asked for; the next one starts when it has settled. */
+  #metaWrites: Promise<unknown> = Promise.resolve();
 
   constructor(writer: RunLogWriter, slot: number, run: string, event: (event: WorkerEvent) => void) {
     this.path = writer.path;
@@ -114,21 +116,28 @@ export class RunLog {
     return failures;
   }
 
-  /** Replaces meta.json with `meta`; returns the error (already reported) when it could not. */
-  writeMeta(meta: Record<string, unknown>): unknown {
-    try {
-      writeFileAtomic(join(dirname(this.path), 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`);
-      return null;
-    } catch (error) {
-      this.failed(error);
-      return error;
-    }
+  /**
+   * Replaces meta.json with `meta`, after every earlier call has settled (so the last one called
+   * is the one that stays). Resolves with the error (already reported) when it could not, else null.
+   */
+  writeMeta(meta: Record<string, unknown>): Promise<unknown> {
+    const path = join(dirname(this.path), 'meta.json');
+    const text = `${JSON.stringify(meta, null, 2)}\n`;
+    const written = this.#metaWrites.then(() => replaceFile(path, text)).then(
+      () => null,
+      (error: unknown) => {
+        this.failed(error);
+        return error;
+      },
+    );
+    this.#metaWrites = written;
+    return written;
   }
 
   /** The run's last meta.json, tried again every RETRY_MS while the disk is full (until the supervisor stops). */
   async finalMeta(meta: () => Record<string, unknown>): Promise<void> {
     for (;;) {
-      const error = this.writeMeta(meta());
+      const error = await this.writeMeta(meta());
       if (error === null || this.#stopping || !isOutOfSpace(error, false)) return;
       await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
     }
@@ -138,6 +147,7 @@ export class RunLog {
   async close(): Promise<void> {
     this.#stopping = true;
     if (!this.#writer.closed) await this.#writer.sync().catch((error) => this.failed(error));
+    await this.#metaWrites;
   }
 
   /** Counts a storage failure; tells the main thread (which logs it) at most every few seconds. */

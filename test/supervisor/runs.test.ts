@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Client, connect, ErrorCode, MuxvisorError } from '../../lib/index.js';
@@ -69,6 +69,37 @@ describe('runs', () => {
     const recorded = await rejection(client.openRun('taken'));
     expect(recorded.code).toBe(ErrorCode.RunExists);
     expect(recorded.message).toContain('recorded before');
+  });
+
+  it('answers OPEN once the run exists on disk: its log holds the OPEN entry, and meta.json says open', async () => {
+    const run = await client.openRun('exists-when-answered');
+    expect(scan(home.home, 'exists-when-answered')).toMatchObject({ records: 0, torn: null, finished: false });
+    expect(meta(home.home, 'exists-when-answered')).toMatchObject({ state: 'open', run: 'exists-when-answered' });
+    await run.finish();
+  });
+
+  it('refuses a run whose log appeared behind its back, leaves that log as it was, and goes on', async () => {
+    // The supervisor never saw this id: the worker finds the log when it makes the run's file.
+    const dir = join(home.home, 'runs', 'planted');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'run.mvlog'), 'not ours');
+    const error = await rejection(client.openRun('planted'));
+    expect(error.code).toBe(ErrorCode.RunExists);
+    expect(error.message).toContain('recorded before');
+    expect(readFileSync(join(dir, 'run.mvlog'), 'utf8')).toBe('not ours');
+    expect(existsSync(join(dir, 'meta.json'))).toBe(false);
+    const next = await client.openRun('after-planted');
+    next.publish({ ok: true });
+    expect(await next.finish()).toMatchObject({ status: 'ok', records: 1 });
+  });
+
+  it('opens again an id whose recorded run was removed since', async () => {
+    await (await client.openRun('removed-since')).finish();
+    rmSync(join(home.home, 'runs', 'removed-since'), { recursive: true });
+    const again = await client.openRun('removed-since');
+    again.publish({ second: true });
+    expect(await again.finish()).toMatchObject({ status: 'ok', records: 1 });
+    expect(records(home.home, 'removed-since')).toEqual([{ second: true }]);
   });
 
   it('refuses run ids that are not safe file names, and keeps the connection', async () => {

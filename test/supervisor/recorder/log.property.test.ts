@@ -52,6 +52,7 @@ describe('run log properties', () => {
         const path = freshPath();
         try {
           let writer = RunLogWriter.create(path, Buffer.from('open'), { bufferBytes: 256 });
+          await writer.created;
           /** Records the log holds or buffers, in order, with the file offset where each one ends. */
           let model: Array<{ bytes: Buffer; end: number }> = [];
           for (const s of steps) {

@@ -139,8 +139,9 @@ describe('RunLogWriter and scanRunLog', () => {
     expectBuffers(recordsOf(path), records);
   });
 
-  it('counts buffered bytes until flush, and keeps what it flushed when the process goes away without closing', () => {
+  it('counts buffered bytes until flush, and keeps what it flushed when the process goes away without closing', async () => {
     const writer = RunLogWriter.create(path, OPEN);
+    await writer.created;
     const start = writer.bytes;
     writer.appendRecord(payload(1, 100));
     expect(writer.bufferedBytes).toBe(ENTRY_HEADER_BYTES + 100);
@@ -185,6 +186,7 @@ describe('RunLogWriter and scanRunLog', () => {
 
   it('refuses an out-of-range appendRecordFrom and an unknown entry type without writing anything', async () => {
     const writer = RunLogWriter.create(path, OPEN);
+    await writer.created;
     await rejection(() => writer.appendRecordFrom(Buffer.alloc(4), 2, 5), ErrorCode.InvalidArgument);
     await rejection(() => writer.appendRecordFrom(Buffer.alloc(4), 3, 2), ErrorCode.InvalidArgument);
     await rejection(() => writer.appendEntry(9, Buffer.alloc(1)), ErrorCode.InvalidArgument);
@@ -198,21 +200,65 @@ describe('create', () => {
   it('refuses an existing path with MUXVISOR_RUN_EXISTS and leaves the file untouched', async () => {
     await writeLog(path, [10, 20]);
     const before = readFileSync(path);
-    const error = await rejection(() => RunLogWriter.create(path, OPEN), ErrorCode.RunExists);
+    const writer = RunLogWriter.create(path, OPEN);
+    const error = await rejection(() => writer.created, ErrorCode.RunExists);
     expect(error.message).toContain(path);
+    expect(writer.closed).toBe(true);
+    await rejection(() => writer.close(), ErrorCode.RunExists);
     expect(readFileSync(path)).toEqual(before);
 
     const other = join(dir, 'not-a-log');
     writeFileSync(other, 'precious');
-    await rejection(() => RunLogWriter.create(other, OPEN), ErrorCode.RunExists);
+    await rejection(() => RunLogWriter.create(other, OPEN).created, ErrorCode.RunExists);
     expect(readFileSync(other, 'utf8')).toBe('precious');
   });
 
-  it('fails with MUXVISOR_STORAGE naming the path when the directory does not exist', async () => {
-    const missing = join(dir, 'no', 'such', 'run.mvlog');
-    const error = await rejection(() => RunLogWriter.create(missing, OPEN), ErrorCode.Storage);
-    expect(error.message).toContain(missing);
-    expect(error.message).toContain('ENOENT');
+  it('takes appends before the file exists and writes them after the OPEN, in order', async () => {
+    const writer = RunLogWriter.create(path, OPEN);
+    writer.appendRecord(payload(1, 10));
+    writer.flush(); // the file may not exist yet: the bytes stay buffered, no error
+    writer.appendRecord(payload(2, 20));
+    await writer.created;
+    expect(statSync(path).size, 'what was buffered is written once the file exists').toBe(writer.bytes);
+    await writer.close();
+    expect([...readRunLog(path)].map((e) => e.type)).toEqual([EntryType.Open, EntryType.Record, EntryType.Record]);
+    expect(recordsOf(path)).toEqual([payload(1, 10), payload(2, 20)]);
+  });
+
+  it('leaves the fsync to the first sync, which the next sync does not repeat', async () => {
+    const writer = RunLogWriter.create(path, OPEN);
+    await writer.created;
+    expect(writer.fsyncs).toBe(0);
+    expect(writer.syncedBytes).toBe(0);
+    // In the OS already: a reader (or a supervisor that dies now) sees the whole OPEN entry.
+    expect([...readRunLog(path)].map((e) => e.type)).toEqual([EntryType.Open]);
+
+    await writer.sync();
+    expect(writer.fsyncs).toBe(1);
+    expect(writer.syncedBytes).toBe(writer.bytes);
+    await writer.sync();
+    expect(writer.fsyncs).toBe(1);
+    await writer.close();
+  });
+
+  it('makes missing directories, mode 0700, and the log 0600', async () => {
+    const nested = join(dir, 'runs', 'r1', 'run.mvlog');
+    const writer = RunLogWriter.create(nested, OPEN);
+    await writer.close();
+    expect(statSync(join(dir, 'runs')).mode & 0o777).toBe(0o700);
+    expect(statSync(join(dir, 'runs', 'r1')).mode & 0o777).toBe(0o700);
+    expect(statSync(nested).mode & 0o777).toBe(0o600);
+    expect([...readRunLog(nested)].map((e) => e.type)).toEqual([EntryType.Open]);
+  });
+
+  it('fails with MUXVISOR_STORAGE naming the path when its directory cannot be made', async () => {
+    writeFileSync(join(dir, 'a-file'), 'x');
+    const impossible = join(dir, 'a-file', 'r1', 'run.mvlog');
+    const writer = RunLogWriter.create(impossible, OPEN);
+    const error = await rejection(() => writer.created, ErrorCode.Storage);
+    expect(error.message).toContain(impossible);
+    expect(error.message).toMatch(/ENOTDIR|EEXIST/);
+    await rejection(() => writer.sync(), ErrorCode.Storage);
   });
 });
 
@@ -405,6 +451,7 @@ describe('group commit', () => {
 
   it('lets close wait for an fsync in flight and cover the syncs queued behind it', async () => {
     const writer = RunLogWriter.create(path, OPEN);
+    // Syncs asked for before the file exists hold too.
     writer.appendRecord(payload(1, 10));
     const a = writer.sync();
     writer.appendRecord(payload(2, 10));
@@ -433,6 +480,7 @@ describe('write errors', () => {
       chmodSync(mnt, 0o700);
       const file = join(mnt, 'run.mvlog');
       const log = RunLogWriter.create(file, OPEN);
+      await log.created;
       writer = log;
       const records = Array.from({ length: 200 }, (_, i) => payload(i, 1000));
       for (const record of records) log.appendRecord(record);
