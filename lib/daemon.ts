@@ -97,6 +97,25 @@ export async function waitForExit(pid: number, ms: number, signal?: AbortSignal)
 /** Exit code of a daemon that found the home locked by another (supervisor/main.ts). */
 export const EXIT_LOCKED = 75;
 
+/**
+ * Node's own flags for the daemon, from MUXVISOR_DAEMON_NODE_ARGS (split at whitespace), for
+ * looking into it: `--cpu-prof --cpu-prof-dir=/tmp/prof` profiles it and each of its worker threads
+ * until it stops (NODE_OPTIONS refuses --cpu-prof). Each must start with `--`; anything else is
+ * refused with MUXVISOR_INVALID_ARGUMENT, so a typo does not start a daemon that is not what was asked.
+ */
+export function daemonNodeArgs(env: NodeJS.ProcessEnv): string[] {
+  const text = env.MUXVISOR_DAEMON_NODE_ARGS?.trim() ?? '';
+  if (text === '') return [];
+  const args = text.split(/\s+/);
+  const bad = args.find((a) => !a.startsWith('--'));
+  if (bad !== undefined) {
+    throw new MuxvisorError(ErrorCode.InvalidArgument, `MUXVISOR_DAEMON_NODE_ARGS must hold node flags starting with \`--\`, got \`${bad}\` in \`${text}\``, {
+      data: { value: text },
+    });
+  }
+  return args;
+}
+
 /** The glibc mmap threshold the daemon is started with (see spawnDaemon). */
 export const DAEMON_MMAP_THRESHOLD_BYTES = 128 * 1024;
 
@@ -129,7 +148,7 @@ export function spawnDaemon(layout: HomeLayout, args: readonly string[] = [], op
   // the same throughput (RELIABILITY.md section 5). A value the user set is kept; other libcs ignore it.
   env.MALLOC_MMAP_THRESHOLD_ ??= String(DAEMON_MMAP_THRESHOLD_BYTES);
   const output = options.output ?? 'inherit';
-  const child = spawn(process.execPath, [DAEMON_ENTRY, '--home', layout.home, '--ready-fd', '3', ...args], {
+  const child = spawn(process.execPath, [...daemonNodeArgs(env), DAEMON_ENTRY, '--home', layout.home, '--ready-fd', '3', ...args], {
     detached: true, stdio: ['ignore', output, output, 'pipe'], env, ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));

@@ -11,6 +11,7 @@ import { connect, ErrorCode, MuxvisorError } from '../../lib/index.js';
 import { PACKAGE_ROOT } from '../../protocol/version.js';
 import { runFixture } from '../helpers/children.js';
 import { eventually, type TempHome, tempHome, waitForExit } from '../helpers/home.js';
+import { rejection } from '../helpers/errors.js';
 import { finishedMeta, records } from '../helpers/logs.js';
 
 let home: TempHome;
@@ -71,6 +72,28 @@ describe('starting and finding the supervisor', () => {
     } finally {
       if (saved === undefined) delete process.env.MALLOC_MMAP_THRESHOLD_;
       else process.env.MALLOC_MMAP_THRESHOLD_ = saved;
+    }
+  });
+
+  it('passes MUXVISOR_DAEMON_NODE_ARGS to node when it starts the supervisor, and refuses what is not a flag', async () => {
+    const saved = process.env.MUXVISOR_DAEMON_NODE_ARGS;
+    try {
+      process.env.MUXVISOR_DAEMON_NODE_ARGS = ' --max-old-space-size=300   --stack-size=900 ';
+      home = tempHome();
+      const client = await connect({ home: home.home });
+      const argv = readFileSync(`/proc/${client.server.pid}/cmdline`, 'utf8').split('\0');
+      expect(argv.slice(1, 3)).toEqual(['--max-old-space-size=300', '--stack-size=900']);
+      await client.close();
+      await home.cleanup();
+      process.env.MUXVISOR_DAEMON_NODE_ARGS = '--cpu-prof oops';
+      home = tempHome();
+      const error = await rejection(connect({ home: home.home }));
+      expect(error.code).toBe(ErrorCode.InvalidArgument);
+      expect(error.message).toContain('`oops`');
+      expect(daemonsFor(home.home)).toEqual([]);
+    } finally {
+      if (saved === undefined) delete process.env.MUXVISOR_DAEMON_NODE_ARGS;
+      else process.env.MUXVISOR_DAEMON_NODE_ARGS = saved;
     }
   });
 
