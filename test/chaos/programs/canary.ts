@@ -36,6 +36,14 @@ export interface CanaryResult {
   maxMs: number;
   /** The slowest call of each kind: a PING, a record published and a request to its run, a SYNC (which waits for fsync). */
   slowestMs: { ping: number; request: number; sync: number };
+  /**
+   * How late the canary's own thread was, at worst, while its slowest call of each kind waited
+   * (a timer due every TICK_MS, late because the OS ran something else, or a GC of its own). Part
+   * of that call's time is then the canary's, not the supervisor's: for telling the two apart.
+   */
+  ownLateMs: { ping: number; request: number; sync: number };
+  /** The canary's own thread at its latest, over the whole run (same timer). */
+  ownWorstLateMs: number;
   windows: CanaryWindow[];
 }
 
@@ -54,6 +62,18 @@ let errorCount = 0;
 let calls = 0;
 let records = 0;
 const slowestMs = { ping: 0, request: 0, sync: 0 };
+const ownLateMs = { ping: 0, request: 0, sync: 0 };
+
+/** The canary's own lateness: a timer due every TICK_MS; `lateMs` is its worst since `lateMs` was last zeroed. */
+const TICK_MS = 5;
+const own = { due: performance.now() + TICK_MS, lateMs: 0, worstMs: 0 };
+const ticker = setInterval(() => {
+  const now = performance.now();
+  const late = Math.max(0, now - own.due);
+  own.lateMs = Math.max(own.lateMs, late);
+  own.worstMs = Math.max(own.worstMs, late);
+  own.due = now + TICK_MS;
+}, TICK_MS);
 
 const client = await connect({ home: spec.home, name: 'chaos-canary', start: false, timeoutMs });
 const run = await client.openRun(`canary-${process.pid}`);
@@ -75,6 +95,7 @@ function closeWindow(now: number) {
 }
 
 async function timed(kind: keyof typeof slowestMs, call: () => Promise<unknown>): Promise<void> {
+  own.lateMs = 0;
   const start = performance.now();
   try {
     await call();
@@ -85,7 +106,11 @@ async function timed(kind: keyof typeof slowestMs, call: () => Promise<unknown>)
   }
   const micros = Math.max(1, Math.round((performance.now() - start) * 1000));
   calls++;
-  slowestMs[kind] = Math.max(slowestMs[kind], micros / 1000);
+  if (micros / 1000 > slowestMs[kind]) {
+    slowestMs[kind] = micros / 1000;
+    // The timer due last may not have run yet: what it is late by now counts too.
+    ownLateMs[kind] = Math.round(Math.max(own.lateMs, performance.now() - own.due) * 1000) / 1000;
+  }
   all.recordValue(micros);
   window.recordValue(micros);
 }
@@ -104,6 +129,7 @@ for (let round = 0; !stopping; round++) {
   if (rest > 0) await new Promise((r) => setTimeout(r, rest));
 }
 closeWindow(performance.now() - t0);
+clearInterval(ticker);
 
 let finishedRecords: number | null = null;
 try {
@@ -115,6 +141,7 @@ try {
 await client.close();
 const result: CanaryResult = {
   calls, records, finishedRecords, errorCount, errors,
-  p50Ms: all.getValueAtPercentile(50) / 1000, p99Ms: all.getValueAtPercentile(99) / 1000, maxMs: all.maxValue / 1000, slowestMs, windows,
+  p50Ms: all.getValueAtPercentile(50) / 1000, p99Ms: all.getValueAtPercentile(99) / 1000, maxMs: all.maxValue / 1000, slowestMs, ownLateMs,
+  ownWorstLateMs: Math.round(own.worstMs * 1000) / 1000, windows,
 };
 process.stdout.write(`${JSON.stringify(result)}\n`);
