@@ -16,9 +16,9 @@ import { EntryType } from './log-format.js';
 import { type LogEntry, readRunLog, type ResumePoint } from './log-reader.js';
 
 export interface LogAccess {
-  /** The log's path; `flush()` first so that it holds every record appended so far. */
+  /** The log's path; `flush()` first, and await what it returns, so that it holds every record appended so far. */
   path: string;
-  flush(): void;
+  flush(): Promise<void> | null | undefined | void;
   /** Records in the log, buffered ones included. */
   records(): number;
 }
@@ -80,7 +80,7 @@ export class DefaultHandler implements RunHandler {
   /** Reads the records not yet in the summary, a slice per turn of the event loop. */
   async #fold(): Promise<void> {
     while ((this.#summarized?.index ?? 0) < this.#log.records()) {
-      this.#log.flush();
+      await this.#log.flush();
       let read = 0;
       for (const entry of readRunLog(this.#log.path, { from: this.#summarized ?? undefined, limit: SUMMARY_SLICE })) {
         if (entry.type !== EntryType.Record) continue;
@@ -94,11 +94,11 @@ export class DefaultHandler implements RunHandler {
     }
   }
 
-  #history(a: Record<string, unknown>) {
+  async #history(a: Record<string, unknown>) {
     const from = optionalInt(a.from, 'from', 0);
     const limit = optionalInt(a.limit, 'limit', 1000, 1, MAX_HISTORY);
     const keys = keyList(a.keys);
-    this.#log.flush();
+    await this.#log.flush();
     const start = this.#points[Math.min(Math.floor(from / INDEX_EVERY), this.#points.length - 1)];
     const records: Array<{ index: number; record: unknown }> = [];
     let bytes = 0;

@@ -6,6 +6,10 @@
  *   Nothing reaches the OS, and the buffer grows (doubling) until the caller flushes.
  * - `flush()` writes the buffer to the file with as few write calls as it can. The bytes are then
  *   in the OS page cache: they survive the process being killed, not a power loss or kernel crash.
+ *   From POOL_WRITE_BYTES buffered on, it writes through libuv's thread pool instead (a 16 MiB
+ *   write took this VM 35-55 ms, all of it lost to every other run on the thread): `writing` is
+ *   then the promise of the bytes being in the OS. One such write runs at a time, at the end of
+ *   the file; what is appended meanwhile waits, and a flush asked for meanwhile happens after it.
  * - `sync()` (flush, then fsync the file) and `close()` (flush, fsync, close) make them durable.
  *   They fsync through libuv's thread pool: the calling thread goes on working meanwhile.
  * - `create` blocks nothing: it buffers the file header and OPEN entry and makes the directory and
@@ -29,7 +33,7 @@
  * the dirty pages it could not write, so a retried fsync could succeed without the data being
  * durable. Every later flush, sync and close rejects with that error (close still closes the file).
  */
-import { close, closeSync, fsync, fsyncSync, ftruncateSync, open, openSync, unlink, unlinkSync, writeSync } from 'node:fs';
+import { close, closeSync, fsync, fsyncSync, ftruncateSync, open, openSync, unlink, unlinkSync, write, writeSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
@@ -69,6 +73,8 @@ export interface Recovery {
 }
 
 const DEFAULT_BUFFER_BYTES = 1024 * 1024;
+/** A flush of at least this many bytes goes through the thread pool (see the policy above). */
+export const POOL_WRITE_BYTES = 1024 * 1024;
 const MAX_BUFFER_OPTION = 1024 * 1024 * 1024;
 
 interface Waiters {
@@ -107,6 +113,13 @@ export class RunLogWriter {
   #inflightTarget = 0;
   /** Callers whose bytes were written after the fsync in flight started: they share the next one. */
   #next: Waiters | null = null;
+  /** The write through the thread pool under way (it never rejects), and how many bytes it writes. */
+  #inPool: Promise<void> | null = null;
+  #inPoolBytes = 0;
+  /** A flush was asked for while a pool write ran: it happens when that one ends. */
+  #flushWanted = false;
+  /** Why a write that ran in the pool (or one started after it) failed: the next `flush()` throws it. */
+  #poolError: MuxvisorError | null = null;
   /** Directories that got a new entry from `create` (the file, the run's directory): the next fsync makes them durable. */
   #newIn: string[] = [];
 
@@ -233,12 +246,20 @@ export class RunLogWriter {
 
   /** The log's size with everything buffered written: the file's bytes plus `bufferedBytes`. */
   get bytes(): number {
-    return this.#fileBytes + this.#fill;
+    return this.#fileBytes + this.#inPoolBytes + this.#fill;
   }
 
   /** Bytes appended but not yet written to the file. */
   get bufferedBytes(): number {
-    return this.#fill;
+    return this.#inPoolBytes + this.#fill;
+  }
+
+  /**
+   * While `flush()` writes through the thread pool: resolves (never rejects) once what was flushed
+   * is in the OS, or failed to be (the next `flush()` throws why). Null when no such write runs.
+   */
+  get writing(): Promise<void> | null {
+    return this.#inPool === null ? null : this.#idle();
   }
 
   /** Bytes known durable: the file size covered by the last fsync that completed. */
@@ -312,7 +333,62 @@ export class RunLogWriter {
   flush(): void {
     if (this.#closed) throw this.#closedError();
     if (this.#fd < 0) return; // `create` is making the file: it writes what is buffered then
-    this.#write();
+    if (this.#inPool !== null) {
+      this.#flushWanted = true;
+      return;
+    }
+    const earlier = this.#poolError;
+    this.#poolError = null;
+    // A log whose writes fail is retried here: a full disk refuses at once, and the bytes stay in
+    // one buffer rather than passing between buffers at every retry.
+    if (this.#fill >= POOL_WRITE_BYTES && this.#fsyncFailure === null && this.#failed === null && earlier === null) {
+      this.#writeInPool();
+      return;
+    }
+    this.#write(); // a failure here is the one to report; success ends the earlier one
+  }
+
+  /** Writes everything buffered through the thread pool, at the end of the file. */
+  #writeInPool(): void {
+    const buf = this.#buf;
+    const fill = this.#fill;
+    const at = this.#fileBytes;
+    this.#buf = Buffer.allocUnsafe(this.#initialBytes);
+    this.#fill = 0;
+    this.#inPoolBytes = fill;
+    this.#inPool = writeFully(this.#fd, buf, fill, at).then(({ done, error }) => {
+      this.#fileBytes += done;
+      this.#inPoolBytes = 0;
+      this.#inPool = null;
+      if (error !== null) {
+        if (!this.#destroyed) this.#putBack(buf.subarray(done, fill));
+        this.#poolError = this.#writeFailure(error, fill, done);
+        this.#flushWanted = false;
+        return;
+      }
+      this.#failed = null;
+      if (!this.#flushWanted || this.#closed) return;
+      this.#flushWanted = false;
+      try {
+        this.flush();
+      } catch (e) {
+        this.#poolError = e as MuxvisorError;
+      }
+    });
+  }
+
+  /** Puts bytes a pool write could not write back in front of what was appended since. */
+  #putBack(rest: Buffer): void {
+    const merged = Buffer.allocUnsafe(Math.max(this.#initialBytes, rest.length + this.#fill));
+    rest.copy(merged, 0);
+    this.#buf.copy(merged, rest.length, 0, this.#fill);
+    this.#buf = merged;
+    this.#fill += rest.length;
+  }
+
+  /** Resolves once no pool write runs (one may start another as it ends). Never rejects. */
+  async #idle(): Promise<void> {
+    while (this.#inPool !== null) await this.#inPool;
   }
 
   /**
@@ -323,13 +399,22 @@ export class RunLogWriter {
    */
   sync(): Promise<void> {
     if (this.#closed) return Promise.reject(this.#closedError());
-    // Asked before the file exists: it holds once the file does, even if close() comes meanwhile.
-    if (this.#fd < 0 && this.#opening !== null) return this.#opening.then(() => this.#syncNow());
+    // Asked before the file exists, or while a pool write runs: it holds once they are done, even
+    // if close() comes meanwhile.
+    if ((this.#fd < 0 && this.#opening !== null) || this.#inPool !== null) {
+      return (async () => {
+        await this.#opening;
+        await this.#idle();
+        return this.#syncNow();
+      })();
+    }
     return this.#syncNow();
   }
 
+  /** Writes the rest here (a failed pool write is tried again), then waits for an fsync covering it. */
   #syncNow(): Promise<void> {
     if (this.#destroyed) return Promise.reject(this.#closedError());
+    this.#poolError = null;
     try {
       this.#write();
     } catch (error) {
@@ -372,6 +457,8 @@ export class RunLogWriter {
     this.#closed = true;
     try {
       await this.#opening;
+      await this.#idle();
+      this.#poolError = null;
       this.#write();
       await this.#durable();
     } finally {
@@ -385,6 +472,7 @@ export class RunLogWriter {
    */
   async #release(): Promise<void> {
     await this.#opening?.catch(() => undefined);
+    await this.#idle();
     while (this.#inflight !== null) await this.#inflight.catch(() => undefined);
     if (this.#released) return;
     this.#released = true;
@@ -430,21 +518,26 @@ export class RunLogWriter {
         this.#fileBytes += n;
       }
     } catch (error) {
-      const pending = fill - done;
       this.#buf.copyWithin(0, done, fill);
-      this.#fill = pending;
-      const code = errnoCode(error);
-      this.#failed = new MuxvisorError(
-        ErrorCode.Storage,
-        `cannot write ${pending} bytes to run log ${this.path} at offset ${this.#fileBytes}: ${code}` +
-          `${done > 0 ? ` (${done} of the ${fill} bytes flushed were written)` : ''}; the ${pending} bytes stay buffered`,
-        { cause: error, data: { path: this.path, errno: code, offset: this.#fileBytes, pending, written: done } },
-      );
-      throw this.#failed;
+      this.#fill = fill - done;
+      throw this.#writeFailure(error, fill, done);
     }
     this.#fill = 0;
     this.#failed = null;
     if (this.#buf.length > 4 * this.#initialBytes) this.#buf = Buffer.allocUnsafe(this.#initialBytes);
+  }
+
+  /** Records (in `failed`) and returns the error of a write of `fill` bytes that stopped after `done`. */
+  #writeFailure(error: unknown, fill: number, done: number): MuxvisorError {
+    const pending = fill - done;
+    const code = errnoCode(error);
+    this.#failed = new MuxvisorError(
+      ErrorCode.Storage,
+      `cannot write ${pending} bytes to run log ${this.path} at offset ${this.#fileBytes}: ${code}` +
+        `${done > 0 ? ` (${done} of the ${fill} bytes flushed were written)` : ''}; the ${pending} bytes stay buffered`,
+      { cause: error, data: { path: this.path, errno: code, offset: this.#fileBytes, pending, written: done } },
+    );
+    return this.#failed;
   }
 
   /** Resolves when an fsync that started after every byte now in the file was written has completed. */
@@ -568,6 +661,21 @@ function withNewEntries(dir: string, made: string | undefined): string[] {
   for (let d = dir; d !== made && dirname(d) !== d; d = dirname(d)) dirs.push(dirname(d));
   dirs.push(dirname(made));
   return [...new Set(dirs)];
+}
+
+/** Writes `buf[0, length)` at `position` through the thread pool, in as many writes as it takes. */
+function writeFully(fd: number, buf: Buffer, length: number, position: number): Promise<{ done: number; error: unknown }> {
+  return new Promise((resolve) => {
+    const step = (done: number): void => {
+      if (done >= length) return resolve({ done, error: null });
+      write(fd, buf, done, length - done, position + done, (error, n) => {
+        if (error !== null) return resolve({ done, error });
+        if (n <= 0) return resolve({ done, error: Object.assign(new Error(`write returned ${n}`), { code: 'EIO' }) });
+        step(done + n);
+      });
+    };
+    step(0);
+  });
 }
 
 const openFile = promisify(open) as (path: string, flags: string, mode: number) => Promise<number>;

@@ -142,6 +142,11 @@ export class RunHost {
     if (error !== null && this.#state === 'open' && this.#log.overflowing) this.#failForSpace(error);
   }
 
+  /** While the log's last flush is being written through the thread pool: when it is in the OS (never rejects). */
+  get logWriting(): Promise<void> | null {
+    return this.#state === 'finished' ? null : this.#log.writer.writing;
+  }
+
   /** The fsync timer: makes the log durable if it holds anything not yet fsynced (a closing log does so itself). */
   syncIfDirty(): void {
     if (this.#state !== 'finished') this.#log.syncIfDirty();
@@ -369,6 +374,7 @@ export class RunHost {
     let from: ResumePoint | undefined;
     while (this.#delivered < this.#log.writer.records) {
       this.flushLog();
+      await this.#log.writer.writing;
       let read = 0;
       for (const entry of readRunLog(this.logPath, { fromRecord: this.#delivered, from, limit: CATCH_UP_SLICE })) {
         if (entry.type !== EntryType.Record) continue;
@@ -385,7 +391,14 @@ export class RunHost {
     const spec = this.#order.handler;
     if (spec === undefined) {
       this.#isDefault = true;
-      return new DefaultHandler({ path: this.logPath, flush: () => this.#log.writer.flush(), records: () => this.#log.writer.records });
+      return new DefaultHandler({
+        path: this.logPath,
+        flush: () => {
+          this.#log.writer.flush();
+          return this.#log.writer.writing;
+        },
+        records: () => this.#log.writer.records,
+      });
     }
     const url = spec.startsWith('file:') ? spec : spec.startsWith('/') ? pathToFileURL(spec).href : null;
     if (url === null) {

@@ -55,7 +55,8 @@ export class RunLog {
       this.failed(error);
       return error;
     }
-    this.#writesAgain();
+    // A flush handed to the thread pool has not written yet: only a writer with no failure left works again.
+    if (this.#writer.failed === null) this.#writesAgain();
     return null;
   }
 
@@ -103,6 +104,11 @@ export class RunLog {
           appendedTo = this.#writer;
         }
         this.#writer.flush();
+        // A flush written through the thread pool says how it went at the next flush.
+        while (this.#writer.writing !== null) {
+          await this.#writer.writing;
+          this.#writer.flush();
+        }
         break;
       } catch (error) {
         if (this.#stopping || !isOutOfSpace(error, this.#writer.fsyncFailed)) throw error;

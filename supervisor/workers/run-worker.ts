@@ -103,6 +103,26 @@ function applyEntry(op: number, slot: number, conn: number, id: number, batch: B
   }
 }
 
+/** The acks still waiting for pool writes (the last in the chain), or null: acks go in order. */
+let ackTail: Promise<void> | null = null;
+
+/**
+ * Acknowledges batch `seq` once its records are in the OS: at once, unless a log's flush is being
+ * written through the thread pool (`writing`) or an earlier ack still waits; then when those are
+ * done. Until then the main thread keeps the batch, to replay it should this thread die.
+ */
+function ackWhenWritten(seq: number, writing: Array<Promise<void>>): void {
+  if (writing.length === 0 && ackTail === null) {
+    outbox.ack(seq);
+    return;
+  }
+  const tail: Promise<void> = (ackTail ?? Promise.resolve()).then(() => Promise.all(writing)).then(() => {
+    outbox.ack(seq);
+    if (ackTail === tail) ackTail = null;
+  });
+  ackTail = tail;
+}
+
 function toWire(error: unknown) {
   const e = error as { code?: string; message?: string; data?: unknown };
   return { code: e.code ?? 'MUXVISOR_INTERNAL', message: e.message ?? String(error), data: e.data };
@@ -113,9 +133,14 @@ parentPort?.on('message', (message: ToWorker) => {
     // Everything of the batch is used (copied, decoded) before the ack; after it the bytes may change.
     const batch = message.buffer === null ? ring.subarray(message.start, message.start + message.length) : Buffer.from(message.buffer, message.start, message.length);
     forEachEntry(batch, apply);
-    for (const host of touched) host.flushLog();
+    const writing: Array<Promise<void>> = [];
+    for (const host of touched) {
+      host.flushLog();
+      const w = host.logWriting;
+      if (w !== null) writing.push(w);
+    }
     touched.clear();
-    outbox.ack(message.seq);
+    ackWhenWritten(message.seq, writing);
     // Answer now rather than at the end of the turn: more batches may be queued behind this one,
     // and the main thread can already pass these answers on while this thread works on those.
     outbox.flush();

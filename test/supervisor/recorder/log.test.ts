@@ -12,7 +12,7 @@ import {
   encodeEntry, encodeFileHeader, ENTRY_HEADER_BYTES, EntryType, MAX_ENTRY_PAYLOAD_BYTES,
 } from '../../../supervisor/recorder/log-format.js';
 import { readRunLog, scanRunLog } from '../../../supervisor/recorder/log-reader.js';
-import { RunLogWriter } from '../../../supervisor/recorder/log-writer.js';
+import { POOL_WRITE_BYTES, RunLogWriter } from '../../../supervisor/recorder/log-writer.js';
 
 let dir: string;
 let path: string;
@@ -463,6 +463,35 @@ describe('group commit', () => {
   });
 });
 
+describe('flushes written through the thread pool', () => {
+  it('writes a big flush off the thread, keeps later appends after it, and lets sync and close wait for it', async () => {
+    const writer = RunLogWriter.create(path, OPEN);
+    await writer.created;
+    const base = writer.bytes;
+    const big = Array.from({ length: 3 }, (_, i) => payload(i, POOL_WRITE_BYTES / 2));
+    for (const record of big) writer.appendRecord(record);
+    const total = writer.bytes;
+    writer.flush();
+    const writing = writer.writing;
+    expect(writing, 'a flush of 1.5 MiB goes to the pool').not.toBeNull();
+    expect(writer.bytes).toBe(total);
+    expect(writer.bufferedBytes).toBe(total - base);
+    // Appended and flushed while the pool writes: it waits, then follows.
+    writer.appendRecord(payload(9, 10));
+    writer.flush();
+    await writing;
+    expect(writer.writing).toBeNull();
+    expect(statSync(path).size).toBe(writer.bytes);
+    const synced = writer.sync();
+    writer.appendRecord(payload(10, POOL_WRITE_BYTES));
+    writer.flush();
+    await synced;
+    await writer.close();
+    expect(recordsOf(path)).toEqual([...big, payload(9, 10), payload(10, POOL_WRITE_BYTES)]);
+    expect(scanRunLog(path)).toMatchObject({ torn: null, records: 5 });
+  });
+});
+
 describe('write errors', () => {
   // A real full disk: a 64 KiB tmpfs. Mocks would not show what the kernel does with a partial
   // write, and writing through a removed directory does not fail on Linux (the open descriptor
@@ -504,9 +533,24 @@ describe('write errors', () => {
       log.flush();
       expect(log.failed).toBeNull();
       expect(log.bufferedBytes).toBe(0);
+
+      // A flush big enough for the thread pool meets the full disk there: the next flush says so,
+      // nothing is lost, and once there is room a retry writes it all, in order.
+      const bigger = Array.from({ length: 3 }, (_, i) => payload(100 + i, POOL_WRITE_BYTES / 2));
+      for (const record of bigger) log.appendRecord(record);
+      const all = log.bytes;
+      log.flush();
+      expect(log.writing).not.toBeNull();
+      await log.writing;
+      expect(log.bytes).toBe(all);
+      expect(statSync(file).size + log.bufferedBytes).toBe(all);
+      const late = await rejection(() => log.flush(), ErrorCode.Storage);
+      expect(late.message).toContain('ENOSPC');
+      await log.writing;
+      execFileSync('mount', ['-o', 'remount,size=8m', mnt], { stdio: 'pipe' });
       await log.close();
-      expect(scanRunLog(file)).toMatchObject({ records: 200, torn: null, validBytes: total });
-      expectBuffers(recordsOf(file), records);
+      expect(scanRunLog(file)).toMatchObject({ records: 203, torn: null, validBytes: all });
+      expectBuffers(recordsOf(file), [...records, ...bigger]);
     } finally {
       // Release the file first, or the unmount fails as busy and the mount outlives the test.
       writer?.destroy();
