@@ -267,7 +267,7 @@ export class Connection implements Owner {
     if (span === null) return;
     this.#span = null;
     this.#host.mux.frames(span.run, this.id, span.source, span.start, span.end, span.count);
-    if (this.#host.pool.congested(span.run.worker)) this.#waitFor(span.run);
+    if (this.#host.pool.mustWait(span.run.worker, this.id, span.end - span.start)) this.#waitFor(span.run);
   }
 
   #publish(f: Frame): void {
@@ -285,7 +285,7 @@ export class Connection implements Owner {
       // Reassembled across chunks: its header is not beside its payload. Send it on its own.
       this.#flushSpan();
       this.#host.mux.record(run, this.id, f.source, f.start, f.end);
-      if (this.#host.pool.congested(run.worker)) this.#waitFor(run);
+      if (this.#host.pool.mustWait(run.worker, this.id, f.end - f.start)) this.#waitFor(run);
       return;
     }
     const span = this.#span;

@@ -18,6 +18,7 @@ import { ErrorCode, MuxvisorError } from '../../protocol/index.js';
 import { PACKAGE_ROOT } from '../../protocol/version.js';
 import { forEachFrame, type Op } from './batch.js';
 import type { FromWorker, ToWorker, WorkerEvent } from './messages.js';
+import { FairShares } from './fair-shares.js';
 import { RingBatches } from './ring.js';
 import type { WorkerOptions } from './run-worker.js';
 
@@ -34,6 +35,8 @@ const START_BACKOFF_MAX_MS = 5_000;
 
 /** Entries gathered for one worker that are posted without waiting for the end of the turn. */
 const EARLY_POST_ENTRIES = 64;
+/** A connection that sent at most this much into a congested worker is not paused for it (fair-shares.ts). */
+const QUIET_SHARE_BYTES = 64 * 1024;
 
 export interface PoolOptions {
   /** Shared workers (dedicated ones come on top). */
@@ -78,12 +81,15 @@ export class WorkerHandle {
   startFailures = 0;
   /** Resumed when the worker drains below half the high-water mark. */
   readonly waiters = new Set<() => void>();
+  /** Who may go on publishing while it is congested (fair-shares.ts). */
+  readonly shares: FairShares;
   stopping = false;
 
-  constructor(index: number, dedicated: boolean, ringBytes: number) {
+  constructor(index: number, dedicated: boolean, ringBytes: number, highWaterBytes: number) {
     this.index = index;
     this.dedicated = dedicated;
     this.batches = new RingBatches(ringBytes);
+    this.shares = new FairShares(QUIET_SHARE_BYTES, highWaterBytes / 4);
   }
 
   /** Bytes on their way to this worker, posted or not. */
@@ -151,6 +157,15 @@ export class WorkerPool {
     return worker.backlogBytes > this.#options.highWaterBytes;
   }
 
+  /**
+   * `conn` has just added `bytes` for `worker`: true when it must stop reading until the worker
+   * drains (`waiters`). Only while the worker is congested, and not for a connection that has sent
+   * little since (fair-shares.ts).
+   */
+  mustWait(worker: WorkerHandle, conn: number, bytes: number): boolean {
+    return this.congested(worker) && worker.shares.mustWait(conn, bytes);
+  }
+
   /** Posts every pending batch now. */
   flush(): void {
     this.#flushScheduled = false;
@@ -199,7 +214,7 @@ export class WorkerPool {
    * while it waits is posted when it starts.
    */
   #spawn(dedicated: boolean): WorkerHandle {
-    const handle = new WorkerHandle(this.#nextIndex++, dedicated, this.#options.ringBytes);
+    const handle = new WorkerHandle(this.#nextIndex++, dedicated, this.#options.ringBytes, this.#options.highWaterBytes);
     this.#workers.push(handle);
     if (!dedicated) handle.thread = this.#startThread(handle);
     else if (this.#queued.push(handle) === 1 && !this.#booting) setImmediate(() => this.#startQueued());
@@ -282,7 +297,10 @@ export class WorkerPool {
     for (const event of message.events) this.#owner.event(worker, event);
     if (message.acked >= 0) {
       worker.batches.acked(message.acked);
-      if (worker.backlogBytes <= this.#options.highWaterBytes / 2) this.#wakeWaiters(worker);
+      if (worker.backlogBytes <= this.#options.highWaterBytes / 2) {
+        worker.shares.drained();
+        this.#wakeWaiters(worker);
+      }
     }
   }
 
