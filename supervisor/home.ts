@@ -10,7 +10,7 @@ import { writeFileAtomic } from './fs-atomic.js';
 import type { Logger } from './log.js';
 import { EntryType, FILE_HEADER_BYTES } from './recorder/log-format.js';
 import { scanRunLog } from './recorder/log-reader.js';
-import { RunLogWriter } from './recorder/log-writer.js';
+import { NEW_LOG_SUFFIX, RunLogWriter } from './recorder/log-writer.js';
 
 const TOKEN_PATTERN = /^[0-9a-f]{64}$/;
 
@@ -85,6 +85,9 @@ export async function recoverAbandonedRuns(layout: HomeLayout, log: Logger): Pro
     } catch {
       // No meta.json: a supervisor died opening this run (or this is not a run's directory).
     }
+    // A run the supervisor died with may hold what it was writing: a log not yet linked in as
+    // run.mvlog (RunLogWriter.create), a meta.json not yet renamed into place (fs-atomic.ts).
+    if (meta === null || meta.state === 'open') removeHalfWritten(dir);
     if (meta === null && !existsSync(logPath)) {
       // A supervisor died between making the run's directory and creating its log: the OPEN was
       // never answered and nothing was recorded. An empty directory would only hold the id.
@@ -152,5 +155,18 @@ function neverOpened(logPath: string): boolean {
     return scan.open === null && scan.records === 0;
   } catch {
     return false; // a bad header: not a log cut short, recovery reports it
+  }
+}
+
+/** Removes the files a writer left half made in a run's directory: `run.mvlog.new-*`, `meta.json.tmp-*`. */
+function removeHalfWritten(dir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (name.startsWith(`run.mvlog${NEW_LOG_SUFFIX}`) || name.startsWith('meta.json.tmp-')) rmSync(join(dir, name), { force: true });
   }
 }

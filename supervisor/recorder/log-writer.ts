@@ -33,10 +33,11 @@
  * the dirty pages it could not write, so a retried fsync could succeed without the data being
  * durable. Every later flush, sync and close rejects with that error (close still closes the file).
  */
-import { close, closeSync, fsync, fsyncSync, ftruncateSync, open, openSync, unlink, unlinkSync, write, writeSync } from 'node:fs';
+import { close, closeSync, fsync, fsyncSync, ftruncateSync, link, open, openSync, unlink, unlinkSync, write, writeSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
+import { threadId } from 'node:worker_threads';
 import { ErrorCode, MuxvisorError } from '../../protocol/errors.js';
 import { copyBytes } from '../../protocol/frame.js';
 import {
@@ -166,37 +167,48 @@ export class RunLogWriter {
     return this.#opening ?? Promise.resolve();
   }
 
+  /**
+   * Makes the file under a name of its own, writes what is buffered, then links it in as `path`
+   * (which fails if `path` exists): a log is never seen without its header and OPEN entry, even
+   * when the process dies, or its thread is stopped, half way. (Opening `path` itself left 0-byte
+   * logs when a drain stopped a worker between the open and the write.) A crash between the link
+   * and the removal of the other name leaves that name, `run.mvlog.new-*`, which recovery removes.
+   */
   async #createFile(): Promise<void> {
     const dir = dirname(this.path);
+    const fresh = `${this.path}${NEW_LOG_SUFFIX}${process.pid}-${threadId}-${nextFresh++}`;
     let fd: number;
     try {
       const made = await mkdir(dir, { recursive: true, mode: 0o700 });
       this.#newIn = withNewEntries(dir, made);
-      fd = await openFile(this.path, 'wx', 0o600);
+      fd = await openFile(fresh, 'wx', 0o600);
     } catch (error) {
-      this.#closed = true;
-      this.#released = true;
-      this.#fill = 0;
-      this.#failed = (error as NodeJS.ErrnoException).code === 'EEXIST'
-        ? new MuxvisorError(ErrorCode.RunExists, `run log ${this.path} already exists; create never overwrites a log`, { cause: error, data: { path: this.path } })
-        : ioError(this.path, 'create', error);
-      throw this.#failed;
+      throw this.#createFailed(ioError(this.path, 'create', error));
     }
     this.#fd = fd;
     try {
       if (this.#destroyed) throw this.#closedError();
       this.#write();
+      await linkFile(fresh, this.path);
     } catch (error) {
-      this.#closed = true;
-      this.#released = true;
-      this.#fill = 0;
       closeQuietly(fd);
+      this.#fd = -1;
       // What was made is not a log anyone was told of: it goes (a failed first write says its
       // bytes "stay buffered", not so here).
-      await new Promise<void>((resolve) => unlink(this.path, () => resolve()));
-      this.#failed = ioError(this.path, 'create', (error as { cause?: unknown }).cause ?? error);
-      throw this.#failed;
+      await new Promise<void>((resolve) => unlink(fresh, () => resolve()));
+      throw this.#createFailed((error as NodeJS.ErrnoException).code === 'EEXIST'
+        ? new MuxvisorError(ErrorCode.RunExists, `run log ${this.path} already exists; create never overwrites a log`, { cause: error, data: { path: this.path } })
+        : ioError(this.path, 'create', (error as { cause?: unknown }).cause ?? error));
     }
+    await new Promise<void>((resolve) => unlink(fresh, () => resolve()));
+  }
+
+  #createFailed(error: MuxvisorError): MuxvisorError {
+    this.#closed = true;
+    this.#released = true;
+    this.#fill = 0;
+    this.#failed = error;
+    return error;
   }
 
   /**
@@ -679,6 +691,11 @@ function writeFully(fd: number, buf: Buffer, length: number, position: number): 
 }
 
 const openFile = promisify(open) as (path: string, flags: string, mode: number) => Promise<number>;
+const linkFile = promisify(link);
+
+/** What `create` names a log until it is whole (`<log>.new-<pid>-<thread>-<n>`): recovery removes leftovers. */
+export const NEW_LOG_SUFFIX = '.new-';
+let nextFresh = 0;
 
 function closeQuietly(fd: number): void {
   try {

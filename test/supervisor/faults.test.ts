@@ -2,7 +2,7 @@
  * Handlers that throw, hang, block or crash their thread; clients and supervisors killed -9; a
  * SIGTERM with runs open. Real daemons, real processes, temporary homes.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Client, connect, ErrorCode, MuxvisorError } from '../../lib/index.js';
@@ -218,6 +218,11 @@ describe('processes that die', () => {
     writeFileSync(join(home.layout.runsDir, 'log-empty', 'run.mvlog'), '');
     mkdirSync(join(home.layout.runsDir, 'open-torn'));
     writeFileSync(join(home.layout.runsDir, 'open-torn', 'run.mvlog'), readFileSync(join(home.layout.runsDir, 'died-opening', 'run.mvlog')).subarray(0, 20));
+    // And while a log was still under its own name (not yet linked in as run.mvlog), or a
+    // meta.json under its temporary one.
+    mkdirSync(join(home.layout.runsDir, 'log-unlinked'));
+    writeFileSync(join(home.layout.runsDir, 'log-unlinked', 'run.mvlog.new-1-1-0'), readFileSync(join(home.layout.runsDir, 'died-opening', 'run.mvlog')));
+    writeFileSync(join(home.layout.runsDir, 'died-opening', 'meta.json.tmp-1-1-1-0'), '{"half');
     const again = await connect({ home: home.home, supervisor: { idleTimeoutMs: 0 } });
     const m = await finishedMeta(home.home, 'died-opening');
     expect(m).toMatchObject({ run: 'died-opening', state: 'finished', status: 'crashed', records: 10 });
@@ -227,6 +232,8 @@ describe('processes that die', () => {
     await eventually(() => !existsSync(join(home.layout.runsDir, 'never-opened')), 'the empty run directory to be removed');
     await eventually(() => !existsSync(join(home.layout.runsDir, 'log-empty')), 'the run directory with an empty log to be removed');
     await eventually(() => !existsSync(join(home.layout.runsDir, 'open-torn')), 'the run directory whose OPEN entry is torn to be removed');
+    await eventually(() => !existsSync(join(home.layout.runsDir, 'log-unlinked')), 'the run directory whose log was never linked in to be removed');
+    expect(readdirSync(join(home.layout.runsDir, 'died-opening')).sort()).toEqual(['meta.json', 'run.mvlog']);
     await again.close();
   });
 

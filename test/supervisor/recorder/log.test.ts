@@ -213,6 +213,14 @@ describe('create', () => {
     expect(readFileSync(other, 'utf8')).toBe('precious');
   });
 
+  it('links the log in whole: no other name is left beside it, and it holds its OPEN entry once it exists', async () => {
+    const writer = RunLogWriter.create(path, OPEN);
+    await writer.created;
+    expect(readdirSync(dir)).toEqual(['run.mvlog']);
+    expect([...readRunLog(path)].map((e) => e.type)).toEqual([EntryType.Open]);
+    await writer.close();
+  });
+
   it('takes appends before the file exists and writes them after the OPEN, in order', async () => {
     const writer = RunLogWriter.create(path, OPEN);
     writer.appendRecord(payload(1, 10));
