@@ -629,7 +629,7 @@ export class Connection implements Owner {
  */
 const RUN_REQUESTS_AHEAD = 1024;
 
-/** Main-thread time one connection's input may take before it lets the others go first (#yieldTurn). */
+/** Main-thread time one connection's input may take before it lets the others go first (#take). */
 const BUSY_SLICE_MS = 8;
 
 function bad(message: string): MuxvisorError {

@@ -13,8 +13,10 @@ import { open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { threadId } from 'node:worker_threads';
 
+/** What a file is named until it is renamed into place (`<path>.tmp-<pid>-<thread>-<time>-<n>`): recovery removes leftovers. */
+export const TMP_SUFFIX = '.tmp-';
 let unique = 0;
-const tmpName = (path: string) => `${path}.tmp-${process.pid}-${threadId}-${Date.now()}-${unique++}`;
+const tmpName = (path: string) => `${path}${TMP_SUFFIX}${process.pid}-${threadId}-${Date.now()}-${unique++}`;
 
 export function writeFileAtomic(path: string, data: string | Uint8Array, options: { mode?: number; keepPrevious?: boolean } = {}): void {
   const tmp = tmpName(path);

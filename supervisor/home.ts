@@ -6,7 +6,7 @@
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkPrivateDir, decodeValue, encodeValue, type HomeLayout, newToken } from '../protocol/index.js';
-import { writeFileAtomic } from './fs-atomic.js';
+import { TMP_SUFFIX, writeFileAtomic } from './fs-atomic.js';
 import type { Logger } from './log.js';
 import { EntryType, FILE_HEADER_BYTES } from './recorder/log-format.js';
 import { scanRunLog } from './recorder/log-reader.js';
@@ -100,8 +100,8 @@ export async function recoverAbandonedRuns(layout: HomeLayout, log: Logger): Pro
       continue;
     }
     if (meta === null && existsSync(logPath) && neverOpened(logPath)) {
-      // A supervisor died creating the log, before its OPEN entry was whole: the OPEN was never
-      // answered (the log is fsynced first) and no record could have been sent.
+      // A log cut off before its OPEN entry was whole (written by an older supervisor, which
+      // created run.mvlog in place; a power loss can do it too): the OPEN was never answered.
       try {
         rmSync(logPath);
         rmdirSync(dir);
@@ -167,6 +167,6 @@ function removeHalfWritten(dir: string): void {
     return;
   }
   for (const name of names) {
-    if (name.startsWith(`run.mvlog${NEW_LOG_SUFFIX}`) || name.startsWith('meta.json.tmp-')) rmSync(join(dir, name), { force: true });
+    if (name.startsWith(`run.mvlog${NEW_LOG_SUFFIX}`) || name.startsWith(`meta.json${TMP_SUFFIX}`)) rmSync(join(dir, name), { force: true });
   }
 }

@@ -13,6 +13,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeValue, ErrorCode, isValidRunId, MuxvisorError } from '../protocol/index.js';
 import type { Operation } from './ops.js';
+import { TimeSlices } from './time-slices.js';
 import { foldSummary } from './recorder/default-handler.js';
 import { EntryType } from './recorder/log-format.js';
 import { readRunLog, type ResumePoint, walkRunLog } from './recorder/log-reader.js';
@@ -227,16 +228,12 @@ export async function recordedRuns(runsDir: string, signal?: AbortSignal): Promi
     return [];
   }
   const runs: Array<Record<string, unknown>> = [];
-  let sliceStart = performance.now();
+  const slices = new TimeSlices(SLICE_MS, signal);
   for (const name of names) {
     const meta = readMeta(join(runsDir, name));
     // a run directory without readable meta: not one of ours, or being created right now
     if (meta !== null) runs.push(meta);
-    if (performance.now() - sliceStart > SLICE_MS) {
-      await new Promise((resolve) => setImmediate(resolve));
-      signal?.throwIfAborted();
-      sliceStart = performance.now();
-    }
+    if (slices.due) await slices.next();
   }
   return runs.sort((a, b) => Number(b.openedAt ?? 0) - Number(a.openedAt ?? 0));
 }

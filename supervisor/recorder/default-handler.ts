@@ -18,7 +18,7 @@ import { type LogEntry, readRunLog, type ResumePoint } from './log-reader.js';
 export interface LogAccess {
   /** The log's path; `flush()` first, and await what it returns, so that it holds every record appended so far. */
   path: string;
-  flush(): Promise<void> | null | undefined | void;
+  flush(): Promise<void> | null;
   /** Records in the log, buffered ones included. */
   records(): number;
 }

@@ -18,6 +18,7 @@ import {
   checkFileHeader, ENTRY_HEADER_BYTES, entryCrc, EntryType, FILE_HEADER_BYTES, hex32, isEntryType,
   MAX_ENTRY_PAYLOAD_BYTES,
 } from './log-format.js';
+import { TimeSlices } from '../time-slices.js';
 
 /** Where a log stops being whole and correct, and why. */
 export interface TornInfo {
@@ -191,7 +192,7 @@ export interface WalkOptions {
  * the scan's result (counts from `from` on); rejects MUXVISOR_STORAGE as `scanRunLog` throws.
  */
 export async function walkRunLog(path: string, visit: (entry: WalkedEntry) => void, options: WalkOptions = {}): Promise<ScanResult> {
-  const sliceMs = options.sliceMs ?? 5;
+  const slices = new TimeSlices(options.sliceMs ?? 5, options.signal);
   const fd = openForReading(path);
   try {
     const cursor = new EntryCursor(fd, path);
@@ -203,7 +204,6 @@ export async function walkRunLog(path: string, visit: (entry: WalkedEntry) => vo
     let open: Uint8Array | null = null;
     let finish: Uint8Array | null = null;
     const entry: WalkedEntry = { type: EntryType.Record, offset: 0, end: 0, index: -1, payload: Buffer.alloc(0) };
-    let sliceStart = performance.now();
     while (cursor.next()) {
       entries++;
       entry.type = cursor.type;
@@ -219,11 +219,7 @@ export async function walkRunLog(path: string, visit: (entry: WalkedEntry) => vo
         else if (cursor.type === EntryType.Finish) finish = Buffer.from(entry.payload);
       }
       visit(entry);
-      if ((entries & 255) === 0 && performance.now() - sliceStart > sliceMs) {
-        await new Promise((resolve) => setImmediate(resolve));
-        options.signal?.throwIfAborted();
-        sliceStart = performance.now();
-      }
+      if ((entries & 255) === 0 && slices.due) await slices.next();
     }
     return { entries, records, validBytes: cursor.offset, fileBytes: cursor.fileBytes, torn: cursor.torn, finished: finish !== null, open, finish };
   } finally {

@@ -672,7 +672,7 @@ function withNewEntries(dir: string, made: string | undefined): string[] {
   if (made === undefined) return dirs;
   for (let d = dir; d !== made && dirname(d) !== d; d = dirname(d)) dirs.push(dirname(d));
   dirs.push(dirname(made));
-  return [...new Set(dirs)];
+  return dirs;
 }
 
 /** Writes `buf[0, length)` at `position` through the thread pool, in as many writes as it takes. */
