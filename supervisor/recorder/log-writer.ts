@@ -88,8 +88,10 @@ export class RunLogWriter {
   readonly path: string;
   /** The file descriptor; -1 while `create` is still making the file (or after it failed to). */
   #fd: number;
-  /** `create`'s making of the directory and file, until it has settled. */
+  /** `create`'s making of the directory and file. */
   #opening: Promise<void> | null = null;
+  /** True until `#opening` settles: the file may not be linked in as `path` yet, so no fsync may count. */
+  #creating = false;
   readonly #initialBytes: number;
   /** Entries not yet written: `#buf[0, #fill)`. */
   #buf: Buffer;
@@ -150,7 +152,10 @@ export class RunLogWriter {
     writer.#buf.set(header, 0);
     writer.#fill = header.length;
     writer.appendEntry(EntryType.Open, openPayload);
-    const opening = writer.#createFile();
+    writer.#creating = true;
+    const opening = writer.#createFile().finally(() => {
+      writer.#creating = false;
+    });
     writer.#opening = opening;
     // Whoever cares awaits `created` (or sync, close); nobody has to.
     opening.catch(() => undefined);
@@ -413,7 +418,7 @@ export class RunLogWriter {
     if (this.#closed) return Promise.reject(this.#closedError());
     // Asked before the file exists, or while a pool write runs: it holds once they are done, even
     // if close() comes meanwhile.
-    if ((this.#fd < 0 && this.#opening !== null) || this.#inPool !== null) {
+    if (this.#creating || this.#inPool !== null) {
       return (async () => {
         await this.#opening;
         await this.#idle();
