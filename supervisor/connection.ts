@@ -7,6 +7,7 @@
  * (`#inflight` is the single owner of that promise); the socket has one writer (`writer`); a
  * fatal error sends one ERROR frame with id 0 and `fatal: true`, then closes.
  */
+import { readSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import {
   decodeMessage, HEADER_BYTES, encodeFrame, encodeFrameWithValue, encodeMessage, ErrorCode, type Frame, FrameDecoder,
@@ -97,13 +98,17 @@ export class Connection implements Owner {
   #busyMs = 0;
   /** REQUESTs to runs in flight (see RUN_REQUESTS_AHEAD). */
   #runRequests = 0;
+  /** While set, input is collected here instead of taken (#takeWhatIsLeft). */
+  #collecting: Buffer[] | null = null;
+  /** The part of a chunk left for after a yield (#take), when there is one. */
+  #rest: Buffer | null = null;
   /** Checks the payloads this thread does not decode; large ones as they arrive. */
   readonly #payloads = new PayloadChecks();
 
   constructor(id: number, socket: Socket, host: ConnectionHost, log: Logger) {
     this.id = id;
     this.socket = socket;
-    this.writer = new FrameWriter(socket);
+    this.writer = new FrameWriter(socket, (error) => this.#takeWhatIsLeft(error));
     this.#host = host;
     this.log = log.child({ conn: id });
     // Frames are reused: nothing here keeps a frame object past its callback.
@@ -205,7 +210,8 @@ export class Connection implements Owner {
 
   #onData(chunk: Buffer): void {
     this.bytesIn += chunk.length;
-    this.#take(chunk);
+    if (this.#collecting !== null) this.#collecting.push(chunk);
+    else this.#take(chunk);
   }
 
   /**
@@ -240,10 +246,66 @@ export class Connection implements Owner {
     }
     this.#busyMs = 0;
     if (!this.#paused.has('turn')) this.#pause('turn');
+    this.#rest = rest;
     setImmediate(() => {
-      if (rest !== null && this.state === ConnState.Open) this.#take(rest);
+      const left = this.#rest;
+      this.#rest = null;
+      if (left !== null && this.state === ConnState.Open) this.#take(left);
       else this.#resume('turn');
     });
+  }
+
+  /**
+   * A write to the client failed: it is gone (EPIPE, ECONNRESET), and Node destroys the socket
+   * right after this, unread input and all. That input can be what the client sent last as it
+   * died: the FINISH of a process killed by SIGTERM (the library writes it, then re-raises the
+   * signal), records held back by push-back. So it is taken now, in order: the rest of a chunk
+   * waiting for a yield, what Node read but has not passed on (the socket may be paused), and what
+   * is still in the kernel, read straight from the descriptor (up to LEFT_MAX_BYTES).
+   */
+  #takeWhatIsLeft(error: Error): void {
+    if (this.state !== ConnState.Open && this.state !== ConnState.AwaitHello) return;
+    const chunks: Buffer[] = this.#rest === null ? [] : [this.#rest];
+    this.#rest = null;
+    // read() hands out what Node holds as 'data' events, which #onData collects here meanwhile.
+    this.#collecting = chunks;
+    try {
+      while (this.socket.read() !== null);
+    } catch {
+      // nothing buffered can be had: go on with the descriptor
+    }
+    this.#collecting = null;
+    const fd = descriptorOf(this.socket);
+    let read = 0;
+    if (fd !== null) {
+      const buffer = Buffer.allocUnsafe(64 * 1024);
+      while (read < LEFT_MAX_BYTES) {
+        let n: number;
+        try {
+          n = readSync(fd, buffer, 0, buffer.length, null);
+        } catch {
+          break; // EAGAIN: nothing more is waiting (or the descriptor is unusable)
+        }
+        if (n === 0) break;
+        chunks.push(Buffer.from(buffer.subarray(0, n)));
+        this.bytesIn += n;
+        read += n;
+      }
+    }
+    this.log.debug({ err: error.message, kernelBytes: read }, 'write failed: the client is gone; taking what it sent last');
+    for (const chunk of chunks) {
+      if (this.state !== ConnState.Open && this.state !== ConnState.AwaitHello) break;
+      this.#chunk = chunk;
+      try {
+        this.#decoder.push(chunk);
+        this.#flushSpan();
+      } catch (error) {
+        this.#flushSpan();
+        this.fatal(error);
+      }
+      this.#chunk = null;
+      this.#payloads.release();
+    }
   }
 
   #onFrame(f: Frame): void {
@@ -628,6 +690,18 @@ export class Connection implements Owner {
  * 256 cost it 16 %.
  */
 const RUN_REQUESTS_AHEAD = 1024;
+
+/** The most of a dead client's unread input taken from the kernel after a failed write (#takeWhatIsLeft). */
+const LEFT_MAX_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The file descriptor under a connected socket, or null. Node has no public way to read a socket
+ * synchronously; its stream handle's `fd` is what that takes (Unix only; -1 once closed).
+ */
+function descriptorOf(socket: Socket): number | null {
+  const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : null;
+}
 
 /** Main-thread time one connection's input may take before it lets the others go first (#take). */
 const BUSY_SLICE_MS = 8;

@@ -25,8 +25,23 @@ export class FrameWriter {
   bytesWritten = 0;
   framesWritten = 0;
 
-  constructor(socket: Socket) {
+  /** Called once, when a write fails (the peer is gone), before Node destroys the socket. */
+  readonly #onFailed: ((error: Error) => void) | null;
+  readonly #afterWrite = (error?: Error | null) => {
+    if (error == null || this.#ended) return;
+    this.#ended = true;
+    this.#chunks = [];
+    this.#bytes = 0;
+    this.#onFailed?.(error);
+  };
+
+  /**
+   * `onFailed` runs when a write fails, while the socket is still open: Node destroys it right
+   * after (stream contract: a write's callback comes before the error destroys the stream).
+   */
+  constructor(socket: Socket, onFailed: ((error: Error) => void) | null = null) {
     this.#socket = socket;
+    this.#onFailed = onFailed;
   }
 
   /** Queues a frame. The caller must not change `frame`'s bytes afterwards (it is not copied). */
@@ -56,7 +71,7 @@ export class FrameWriter {
     this.#chunks = [];
     this.bytesWritten += this.#bytes;
     this.#bytes = 0;
-    this.#socket.write(out);
+    this.#socket.write(out, this.#afterWrite);
   }
 
   /** Flushes, then half-closes the socket once the kernel has everything; nothing more is written. */
