@@ -72,10 +72,19 @@ export function judgeCanary(ctx: SectionContext, result: CanaryResult | null, st
   ctx.figure(`${label} p99`, r.p99Ms, 'ms');
   // A stall is judged on the calls that wait for the supervisor alone. A SYNC waits for fsync
   // too, which takes what the disk takes (seconds on a busy virtual disk): it has its own bound.
+  // The bound judges each call less how late the canary's own thread was meanwhile (beyondOwnMs):
+  // on these VMs (kernel without preemption) a process that waits for nothing can go unscheduled
+  // for 70-80 ms while the machine is busy (RELIABILITY.md section 8), at any priority; that
+  // wait is the machine's, not the supervisor's. The whole times are reported beside it.
   const s = r.slowestMs;
+  const b = r.beyondOwnMs;
   const own = (kind: keyof CanaryResult['ownLateMs']) => `the ${label}'s own thread was up to ${r.ownLateMs[kind]} ms late meanwhile`;
-  ctx.figure(`${label} slowest PING`, s.ping, 'ms', { max: stallMs, timing: true, note: own('ping') });
-  ctx.figure(`${label} slowest publish + request to its run`, s.request, 'ms', { max: stallMs, timing: true, note: own('request') });
-  ctx.figure(`${label} slowest SYNC`, s.sync, 'ms', { max: Math.max(stallMs, SYNC_BOUND_MS), timing: true, note: `waits for fsync: the disk's time counts; ${own('sync')}` });
+  ctx.figure(`${label} slowest PING`, s.ping, 'ms', { note: own('ping') });
+  ctx.figure(`${label} slowest publish + request to its run`, s.request, 'ms', { note: own('request') });
+  ctx.figure(`${label} slowest SYNC`, s.sync, 'ms', { note: `waits for fsync: the disk's time counts; ${own('sync')}` });
+  const beyond = `the slowest call less how late the ${label}'s own thread was during it`;
+  ctx.figure(`${label} PING, beyond its own lateness`, b.ping, 'ms', { max: stallMs, timing: true, note: beyond });
+  ctx.figure(`${label} publish + request, beyond its own lateness`, b.request, 'ms', { max: stallMs, timing: true, note: beyond });
+  ctx.figure(`${label} SYNC, beyond its own lateness`, b.sync, 'ms', { max: Math.max(stallMs, SYNC_BOUND_MS), timing: true, note: beyond });
   ctx.figure(`${label} own thread, latest`, r.ownWorstLateMs, 'ms', { note: `a ${label} timer due every 5 ms, late by the OS's scheduling or its own GC` });
 }

@@ -42,6 +42,11 @@ export interface CanaryResult {
    * of that call's time is then the canary's, not the supervisor's: for telling the two apart.
    */
   ownLateMs: { ping: number; request: number; sync: number };
+  /**
+   * The slowest call of each kind less how late the canary's own thread was during that call:
+   * the part of a call that the canary's own lateness cannot explain. The stall bound judges this.
+   */
+  beyondOwnMs: { ping: number; request: number; sync: number };
   /** The canary's own thread at its latest, over the whole run (same timer). */
   ownWorstLateMs: number;
   windows: CanaryWindow[];
@@ -63,6 +68,7 @@ let calls = 0;
 let records = 0;
 const slowestMs = { ping: 0, request: 0, sync: 0 };
 const ownLateMs = { ping: 0, request: 0, sync: 0 };
+const beyondOwnMs = { ping: 0, request: 0, sync: 0 };
 
 /** The canary's own lateness: a timer due every TICK_MS; `lateMs` is its worst since `lateMs` was last zeroed. */
 const TICK_MS = 5;
@@ -106,11 +112,13 @@ async function timed(kind: keyof typeof slowestMs, call: () => Promise<unknown>)
   }
   const micros = Math.max(1, Math.round((performance.now() - start) * 1000));
   calls++;
+  // The timer due last may not have run yet: what it is late by now counts too.
+  const late = Math.round(Math.max(own.lateMs, performance.now() - own.due) * 1000) / 1000;
   if (micros / 1000 > slowestMs[kind]) {
     slowestMs[kind] = micros / 1000;
-    // The timer due last may not have run yet: what it is late by now counts too.
-    ownLateMs[kind] = Math.round(Math.max(own.lateMs, performance.now() - own.due) * 1000) / 1000;
+    ownLateMs[kind] = late;
   }
+  beyondOwnMs[kind] = Math.max(beyondOwnMs[kind], Math.round(Math.max(0, micros / 1000 - late) * 1000) / 1000);
   all.recordValue(micros);
   window.recordValue(micros);
 }
@@ -142,6 +150,6 @@ await client.close();
 const result: CanaryResult = {
   calls, records, finishedRecords, errorCount, errors,
   p50Ms: all.getValueAtPercentile(50) / 1000, p99Ms: all.getValueAtPercentile(99) / 1000, maxMs: all.maxValue / 1000, slowestMs, ownLateMs,
-  ownWorstLateMs: Math.round(own.worstMs * 1000) / 1000, windows,
+  beyondOwnMs, ownWorstLateMs: Math.round(own.worstMs * 1000) / 1000, windows,
 };
 process.stdout.write(`${JSON.stringify(result)}\n`);

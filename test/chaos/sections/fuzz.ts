@@ -159,7 +159,9 @@ const FUZZ_NICENESS = 10;
 /**
  * The canary's niceness (needs root; without it the canary runs at 0). At 0, on two cores shared
  * with the supervisor's threads and the fuzzer, the OS left the canary unscheduled for up to 80 ms
- * while its call was answered (its own 5 ms timer that late: `ownLateMs`).
+ * while its call was answered (its own 5 ms timer that late: `ownLateMs`). Even at -10 an idle
+ * process is late by up to 70-80 ms at times while the fuzzer runs (the kernel does not preempt):
+ * the stall bound judges each call less that (judgeCanary).
  */
 const CANARY_NICENESS = -10;
 
