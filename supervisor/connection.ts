@@ -682,10 +682,11 @@ export class Connection implements Owner {
 
 /**
  * REQUESTs to runs one connection may have in flight before the supervisor stops reading it; it
- * reads on once half of them are answered (PROTOCOL.md section 11: a flood is slowed down). A
- * shared worker answers requests in the order they arrive: 4,400 pipelined `echo`s of one client
- * held another client's request to its own run, on the same worker, for 80 ms (30 ms with this
- * bound). What one read already holds (up to ~1,400 small requests) is still taken. 1,024 keeps
+ * reads on once half of them are answered (PROTOCOL.md section 11: a flood is slowed down). When
+ * shared workers took entries in arrival order, 4,400 pipelined `echo`s of one client held another
+ * client's request to its own run, on the same worker, for 80 ms (30 ms with this bound); they now
+ * take runs in turn (workers/lanes.ts), and this bound still keeps the queue, and the memory it
+ * holds, short. What one read already holds (up to ~1,400 small requests) is still taken. 1,024 keeps
  * one client's pipelining: 269k requests/s at 1,024 in flight against 283k without (spread 18 %);
  * 256 cost it 16 %.
  */

@@ -1,16 +1,18 @@
 /**
  * A run worker thread: hosts the handlers of many runs. Takes batches of entries from the main
- * thread in order, applies each to its run, puts every record of the batch into the OS (one write
- * per log), then acknowledges the batch. Sends a heartbeat so the main thread can tell a worker
+ * thread, applies them run by run in turn (each run's in order: lanes.ts) in slices of a few
+ * milliseconds, puts the records of each slice into the OS (one write per log), then acknowledges
+ * the batches it completed. Sends a heartbeat so the main thread can tell a worker
  * that is busy from one that hangs.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { decodeValue, ErrorCode, MuxvisorError } from '../../protocol/index.js';
-import { forEachEntry, forEachFramePayload, type FinishOrder, Op, type OpenOrder } from './batch.js';
+import { forEachFramePayload, type FinishOrder, Op, type OpenOrder } from './batch.js';
 import type { ToWorker } from './messages.js';
 import { Outbox } from './outbox.js';
 import { PendingRequests } from './pending-requests.js';
 import { Busy } from './busy.js';
+import { Lanes } from './lanes.js';
 import { RunHost } from './run-host.js';
 
 export interface WorkerOptions {
@@ -31,6 +33,11 @@ const outbox = new Outbox(options.maxPayloadBytes);
 const requests = new PendingRequests(outbox);
 const hosts = new Map<number, RunHost>();
 const touched = new Set<RunHost>();
+/**
+ * How long the thread applies entries before it answers, acknowledges and looks for new batches:
+ * what a run waits at most for the other runs on its thread, beyond one entry of each.
+ */
+const SLICE_MS = 4;
 
 /**
  * The payload of an entry, copied out of the ring. msgpackr must never read shared memory: its
@@ -128,25 +135,61 @@ function toWire(error: unknown) {
   return { code: e.code ?? 'MUXVISOR_INTERNAL', message: e.message ?? String(error), data: e.data };
 }
 
+/** Entries received and not yet applied, run by run in turn (lanes.ts). */
+const lanes = new Lanes();
+/**
+ * Pool writes of the flushes since the last ack: a batch completed in a later slice may have had
+ * records flushed in an earlier one, and its ack waits for those too.
+ */
+let writing: Array<Promise<void>> = [];
+/** Set while a slice of work is scheduled. */
+let sliceScheduled = false;
+
+/**
+ * Applies queued entries for up to SLICE_MS, then puts the records of the runs it touched into the
+ * OS, acknowledges the batches now complete, and sends the answers. If entries remain, the next
+ * slice comes after the event loop has taken in the batches that arrived meanwhile: their runs get
+ * their turn in the next round, however much one busy run still has queued.
+ */
+function slice(untilEmpty = false): void {
+  sliceScheduled = false;
+  const stopAt = untilEmpty ? Infinity : performance.now() + SLICE_MS;
+  lanes.run(apply, () => performance.now() < stopAt);
+  for (const host of touched) {
+    host.flushLog();
+    const w = host.logWriting;
+    if (w !== null) writing.push(w);
+  }
+  touched.clear();
+  const done = lanes.done();
+  if (done >= 0) {
+    ackWhenWritten(done, writing);
+    writing = [];
+  }
+  // Answer now rather than at the end of the turn: the main thread can already pass these
+  // answers on while this thread works on what is left.
+  outbox.flush();
+  if (lanes.pending) scheduleSlice();
+}
+
+function scheduleSlice(): void {
+  if (sliceScheduled) return;
+  sliceScheduled = true;
+  setImmediate(slice);
+}
+
 parentPort?.on('message', (message: ToWorker) => {
   if (message.type === 'batch') {
-    // Everything of the batch is used (copied, decoded) before the ack; after it the bytes may change.
-    const batch = message.buffer === null ? ring.subarray(message.start, message.start + message.length) : Buffer.from(message.buffer, message.start, message.length);
-    forEachEntry(batch, apply);
-    const writing: Array<Promise<void>> = [];
-    for (const host of touched) {
-      host.flushLog();
-      const w = host.logWriting;
-      if (w !== null) writing.push(w);
-    }
-    touched.clear();
-    ackWhenWritten(message.seq, writing);
-    // Answer now rather than at the end of the turn: more batches may be queued behind this one,
-    // and the main thread can already pass these answers on while this thread works on those.
-    outbox.flush();
+    // The entries are views of the batch: each is used (copied, decoded) before the batch's ack;
+    // after it the bytes may change.
+    lanes.add(message.seq, message.buffer === null ? ring.subarray(message.start, message.start + message.length) : Buffer.from(message.buffer, message.start, message.length));
+    // Not applied here: every batch already waiting in this thread's queue is taken in first
+    // (one uv callback delivers them all), so that the first slice serves every run in turn.
+    scheduleSlice();
     return;
   }
   if (message.type === 'stop') {
+    slice(true);
     void Promise.all([...hosts.values()].map((h) => h.close())).then(() => {
       outbox.event({ type: 'stopped' });
       outbox.flush();
