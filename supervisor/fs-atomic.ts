@@ -3,13 +3,13 @@
  * never an empty or half-written file: write a temporary file, fsync it, rename it over the old
  * one, fsync the directory. Optionally keeps the previous version as `<path>.bak`.
  *
- * `writeFileAtomic` blocks its thread for the two fsyncs (tens of ms on a busy disk): for start-up
- * and rare changes. `replaceFile` does the same through libuv's thread pool, for a thread that
- * serves others meanwhile (a run worker). Neither orders concurrent calls for one path: the
+ * `writeFileAtomic` blocks its thread for the two fsyncs (tens of ms on a busy disk): for start-up.
+ * `replaceFile` does the same through libuv's thread pool, for a thread that serves others
+ * meanwhile (a run worker's meta.json, the main thread's services state). Neither orders concurrent calls for one path: the
  * caller does (the temporary names differ, so they never tear each other, but the last rename wins).
  */
 import { closeSync, fsyncSync, linkSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
+import { link, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { threadId } from 'node:worker_threads';
 
@@ -53,8 +53,8 @@ export function fsyncDir(dir: string): void {
   }
 }
 
-/** `writeFileAtomic` without blocking the calling thread (no `.bak`); mode 0600. */
-export async function replaceFile(path: string, data: string | Uint8Array): Promise<void> {
+/** `writeFileAtomic` without blocking the calling thread; mode 0600. */
+export async function replaceFile(path: string, data: string | Uint8Array, options: { keepPrevious?: boolean } = {}): Promise<void> {
   const tmp = tmpName(path);
   const file = await open(tmp, 'w', 0o600);
   try {
@@ -66,6 +66,14 @@ export async function replaceFile(path: string, data: string | Uint8Array): Prom
     throw error;
   }
   await file.close();
+  if (options.keepPrevious) {
+    await rm(`${path}.bak`, { force: true });
+    try {
+      await link(path, `${path}.bak`);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
   await rename(tmp, path);
   const dir = await open(dirname(path), 'r');
   try {

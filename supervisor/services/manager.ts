@@ -103,7 +103,7 @@ export class ServiceManager implements ServiceHost {
       const service = this.#create(entry.definition, entry.ports);
       service.desired = entry.desired;
     }
-    if (saved.length !== this.#services.size) this.#save();
+    if (saved.length !== this.#services.size) void this.#save();
     // Started now (their launch waits for the leftovers), so a waiter sees a start pending.
     for (const service of this.#services.values()) {
       if (service.desired === 'running') void this.#start(service, 'restored: it was running when the previous supervisor stopped');
@@ -129,7 +129,7 @@ export class ServiceManager implements ServiceHost {
       const service = this.#create(definition);
       service.inherited = pick(options.inherited ?? {}, definition.inheritEnv);
       if (options.start !== false) service.desired = 'running';
-      this.#save();
+      await this.#save();
       this.#publish(service, { service: definition.name, state: 'stopped', previous: null, reason: 'added', pid: null, restarts: 0 });
       if (options.start !== false) void this.#start(service, 'added and started');
       this.#owner.activityChanged();
@@ -150,27 +150,28 @@ export class ServiceManager implements ServiceHost {
     return [...this.#services.values()].map((s) => s.info()).sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  start(name: string, inherited?: Record<string, string>): ServiceStatus {
+  /** Answered once the service is starting and its desired state (running) is on disk. */
+  async start(name: string, inherited?: Record<string, string>): Promise<ServiceStatus> {
     const service = this.get(name);
     if (inherited !== undefined) service.inherited = pick(inherited, service.definition.inheritEnv);
     void this.#start(service, 'started by request');
-    this.#save();
     this.#owner.activityChanged();
+    await this.#save();
     return service.info();
   }
 
-  restart(name: string): ServiceStatus {
+  async restart(name: string): Promise<ServiceStatus> {
     const service = this.get(name);
     void service.restart('restarted by request').catch((error: Error) => this.log.error({ service: name, err: error.message }, 'restart failed'));
-    this.#save();
     this.#owner.activityChanged();
+    await this.#save();
     return service.info();
   }
 
   async stop(name: string, timeoutMs?: number): Promise<ServiceStatus> {
     const service = this.get(name);
     const stopping = service.stop('stopped by request', timeoutMs);
-    this.#save();
+    await this.#save();
     await stopping;
     this.#owner.activityChanged();
     return service.info();
@@ -203,6 +204,7 @@ export class ServiceManager implements ServiceHost {
       this.killAllNow();
     }
     await Promise.all(all.map((s) => s.output.close()));
+    await this.#store.settled();
   }
 
   /** SIGKILL to every process of every service, now (the supervisor is dying). */
@@ -231,7 +233,7 @@ export class ServiceManager implements ServiceHost {
   }
 
   portsChanged(service: Service): void {
-    if (this.#services.get(service.name) === service) this.#save();
+    if (this.#services.get(service.name) === service) void this.#save();
   }
 
   transition(service: Service, event: ServiceEvent): void {
@@ -270,17 +272,21 @@ export class ServiceManager implements ServiceHost {
     this.#live.delete(service);
     if (this.#services.get(service.name) !== service) return;
     this.#services.delete(service.name);
-    this.#save();
+    await this.#save();
     this.#publish(service, { service: service.name, state: 'removed', previous: service.state, reason, pid: null, restarts: service.restarts });
     rmSync(service.dir, { recursive: true, force: true });
     this.#owner.activityChanged();
   }
 
-  #save(): void {
+  /**
+   * Saves every service's definition, desired state and ports (services/store.ts), off the main
+   * thread. A failure is logged, not thrown: the services run on, and the next save tries again.
+   */
+  async #save(): Promise<void> {
     try {
-      this.#store.save([...this.#services.values()].map((s) => ({ definition: s.definition, desired: s.desired, ports: s.ports })));
+      await this.#store.save([...this.#services.values()].map((s) => ({ definition: s.definition, desired: s.desired, ports: s.ports })));
     } catch (error) {
-      this.log.error({ err: (error as Error).message }, 'saving the services state failed');
+      this.log.error({ err: (error as Error).message, path: this.#store.path }, 'saving the services state failed');
     }
   }
 

@@ -1,7 +1,8 @@
 /**
  * The services' desired state on disk: `<home>/services/_state.json` (a service name cannot
  * start with `_`, so no service directory collides with it), written atomically (temp
- * file, fsync, rename, directory fsync) with the previous copy kept as `_state.json.bak`.
+ * file, fsync, rename, directory fsync) through the thread pool, with the previous copy kept as
+ * `_state.json.bak`.
  *
  * What is saved: each definition (its `env` included, which the docs say must hold no secrets),
  * whether it should run, and the ports it was given. What is never saved: the values of
@@ -11,7 +12,7 @@
 import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ResolvedServiceDefinition } from '../../protocol/index.js';
-import { writeFileAtomic } from '../fs-atomic.js';
+import { replaceFile } from '../fs-atomic.js';
 import type { Logger } from '../log.js';
 
 export const STATE_SCHEMA = 1;
@@ -60,8 +61,37 @@ export class ServiceStore {
     return [];
   }
 
-  save(services: SavedService[]): void {
-    const state: StateFile = { schema: STATE_SCHEMA, savedAt: new Date().toISOString(), services };
-    writeFileAtomic(this.path, `${JSON.stringify(state, null, 2)}\n`, { keepPrevious: true });
+  /** The write under way, if any. */
+  #writing: Promise<void> | null = null;
+  /** The next write, queued behind it: it takes the newest state (`#latest`) when it starts. */
+  #queued: Promise<void> | null = null;
+  #latest: SavedService[] = [];
+
+  /**
+   * Saves `services`, through the thread pool (the main thread serves clients meanwhile). Resolves
+   * once a write holding this state, or a newer one, is durable; rejects if that write failed.
+   * Writes never overlap: one asked for during a write follows it, and several asked for
+   * meanwhile make one write, of the newest state.
+   */
+  save(services: SavedService[]): Promise<void> {
+    this.#latest = services;
+    if (this.#queued !== null) return this.#queued;
+    const queued = (this.#writing ?? Promise.resolve()).catch(() => undefined).then(() => {
+      this.#queued = null;
+      const state: StateFile = { schema: STATE_SCHEMA, savedAt: new Date().toISOString(), services: this.#latest };
+      const writing = replaceFile(this.path, `${JSON.stringify(state, null, 2)}\n`, { keepPrevious: true });
+      this.#writing = writing;
+      void writing.catch(() => undefined).then(() => {
+        if (this.#writing === writing) this.#writing = null;
+      });
+      return writing;
+    });
+    this.#queued = queued;
+    return queued;
+  }
+
+  /** Resolves once no write is under way or queued (for a supervisor that stops). Never rejects. */
+  async settled(): Promise<void> {
+    while (this.#queued !== null || this.#writing !== null) await (this.#queued ?? this.#writing)?.catch(() => undefined);
   }
 }
