@@ -16,6 +16,7 @@ import { type Owner, RunStream } from './run-stream.js';
 import { type FinishOrder, forEachEntry, Op, type OpenOrder } from './workers/batch.js';
 import type { WorkerEvent } from './workers/messages.js';
 import type { WorkerHandle, WorkerPool } from './workers/pool.js';
+import { recordedBefore } from './workers/storage-trouble.js';
 
 /** A worker may be replaced under a run this often; the next failure fails the run. */
 const MAX_RESTARTS = 3;
@@ -92,7 +93,7 @@ export class StreamMux {
       throw new MuxvisorError(ErrorCode.RunExists, `run ${m.run} is already open (attach to it instead)`, { data: { run: m.run, open: true } });
     }
     if (this.#recorded.has(m.run) && existsSync(join(dir, 'run.mvlog'))) {
-      throw new MuxvisorError(ErrorCode.RunExists, `run ${m.run} was recorded before, in ${dir}: choose another id`, { data: { run: m.run, open: false, dir } });
+      throw recordedBefore(m.run, dir);
     }
     const order: OpenOrder = {
       run: m.run, dir, resume: false, client: { pid: owner.pid, name: owner.name },

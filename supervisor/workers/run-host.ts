@@ -22,7 +22,7 @@ import type { Busy } from './busy.js';
 import type { Outbox } from './outbox.js';
 import type { PendingRequest, PendingRequests } from './pending-requests.js';
 import { RunLog } from './run-log.js';
-import { errnoOf, MAX_UNWRITTEN_BYTES, RETRY_MS, runStorageError } from './storage-trouble.js';
+import { errnoOf, MAX_UNWRITTEN_BYTES, recordedBefore, RETRY_MS, runStorageError } from './storage-trouble.js';
 
 const FINISH_HANDLER_TIMEOUT_MS = 5_000;
 /** Records handed to a handler catching up from the log in one slice, before the thread is given back. */
@@ -350,7 +350,7 @@ export class RunHost {
    */
   #neverMade(answer: { conn: number; id: number; channel: number } | null, error: unknown): void {
     const e = error instanceof MuxvisorError && error.code === ErrorCode.RunExists
-      ? new MuxvisorError(ErrorCode.RunExists, `run ${this.run} was recorded before, in ${this.dir}: choose another id`, { data: { run: this.run, open: false, dir: this.dir } })
+      ? recordedBefore(this.run, this.dir)
       : runStorageError(this.run, error, 'the run could not be opened');
     this.#loadError = e;
     this.#state = 'finished';

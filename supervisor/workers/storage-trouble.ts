@@ -51,6 +51,11 @@ export function runStorageError(run: string, error: unknown, next: string): Muxv
   return new MuxvisorError(ErrorCode.Storage, `run ${run}: ${message}${next ? `; ${next}` : ''}`, { cause: error, data });
 }
 
+/** MUXVISOR_RUN_EXISTS for an id whose log is in `dir` already: run ids are never reused. */
+export function recordedBefore(run: string, dir: string): MuxvisorError {
+  return new MuxvisorError(ErrorCode.RunExists, `run ${run} was recorded before, in ${dir}: choose another id`, { data: { run, open: false, dir } });
+}
+
 /** What a client is told while out of space with the run still open. */
 export function whileOutOfSpace(): string {
   return `the disk is full: they are written once space is freed (a run keeps up to ${MAX_UNWRITTEN_BYTES} unwritten bytes; beyond that it fails)`;
