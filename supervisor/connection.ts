@@ -190,11 +190,18 @@ export class Connection implements Owner {
     cancel();
   }
 
-  /** Answers every request waiting on one of `runs`, except FINISH (which is retried), with `error`. */
-  failPendingOn(runs: ReadonlySet<RunStream>, error: MuxvisorError): void {
+  /**
+   * Answers every request waiting on one of `runs` with `error`, except FINISH (retried by the
+   * mux) and the SYNCs to runs in `resumed`, which stay waiting and are returned to be sent again.
+   */
+  failPendingOn(runs: ReadonlySet<RunStream>, error: MuxvisorError, resumed: ReadonlySet<RunStream>): Array<{ id: number; run: RunStream }> {
+    const kept: Array<{ id: number; run: RunStream }> = [];
     for (const [id, entry] of this.#inflight) {
-      if (entry.run !== null && runs.has(entry.run) && entry.kind !== Kind.Finish) this.fail(id, error);
+      if (entry.run === null || !runs.has(entry.run) || entry.kind === Kind.Finish) continue;
+      if (entry.kind === Kind.Sync && resumed.has(entry.run)) kept.push({ id, run: entry.run });
+      else this.fail(id, error);
     }
+    return kept;
   }
 
   dropChannel(channel: number): void {

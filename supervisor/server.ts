@@ -27,7 +27,7 @@ import { operations, unknownOp } from './ops.js';
 import { type ResolvedOptions, resolveOptions, type SupervisorOptions } from './options.js';
 import type { RunStream } from './run-stream.js';
 import { ServiceManager, type ServicesOwner } from './services/manager.js';
-import { type MuxOwner, StreamMux } from './stream-mux.js';
+import { type MuxOwner, type PendingSync, StreamMux } from './stream-mux.js';
 import type { WorkerEvent } from './workers/messages.js';
 import { type PoolOwner, type WorkerHandle, WorkerPool } from './workers/pool.js';
 
@@ -224,8 +224,12 @@ export class Supervisor implements ConnectionHost, MuxOwner, PoolOwner, Services
   }
 
   // MuxOwner
-  failPendingOn(runs: ReadonlySet<RunStream>, error: MuxvisorError): void {
-    for (const c of this.#connections.values()) c.failPendingOn(runs, error);
+  failPendingOn(runs: ReadonlySet<RunStream>, error: MuxvisorError, resumed: ReadonlySet<RunStream>): PendingSync[] {
+    const syncs: PendingSync[] = [];
+    for (const c of this.#connections.values()) {
+      for (const { id, run } of c.failPendingOn(runs, error, resumed)) syncs.push({ conn: c.id, id, run });
+    }
+    return syncs;
   }
 
   owner(conn: number): Connection | undefined {

@@ -29,11 +29,21 @@ export interface MuxSettings {
 
 /** What the mux needs from the supervisor around it. */
 export interface MuxOwner {
-  /** Answer every request still waiting on one of `runs` with `error`, except FINISH requests. */
-  failPendingOn(runs: ReadonlySet<RunStream>, error: MuxvisorError): void;
+  /**
+   * Answers every request still waiting on one of `runs` with `error`, except FINISH requests
+   * and the SYNCs to runs in `resumed`: those stay waiting, and are returned to be sent again.
+   */
+  failPendingOn(runs: ReadonlySet<RunStream>, error: MuxvisorError, resumed: ReadonlySet<RunStream>): PendingSync[];
   /** The connection with this id, to drop its channel. */
   owner(conn: number): Owner | undefined;
   runFinished(run: RunStream): void;
+}
+
+/** A SYNC still waiting: request `id` of connection `conn`, to `run`. */
+export interface PendingSync {
+  conn: number;
+  id: number;
+  run: RunStream;
 }
 
 /** The event topic of runs opening and finishing. */
@@ -261,11 +271,19 @@ export class StreamMux {
     const runs = new Set([...worker.runs.values()] as RunStream[]);
     const culprit = blamed === null ? null : (worker.runs.get(blamed) as RunStream | undefined) ?? null;
     this.#log.error({ worker: worker.index, runs: [...runs].map((r) => r.id), blamed: culprit?.id ?? null, reason }, 'worker failed; restarting its runs');
-    this.#owner.failPendingOn(runs, new MuxvisorError(ErrorCode.WorkerFailed, `the worker hosting this run failed (${reason}); the run was restarted from its log`, { data: { reason } }));
-    this.#pool.replace(worker);
+    const givenUp = new Set<RunStream>();
     for (const run of runs) {
       if (culprit === null || culprit === run) run.restarts++;
-      const giveUp = run.restarts > MAX_RESTARTS || (run.state === 'opening' && (culprit === null || culprit === run));
+      if (run.restarts > MAX_RESTARTS || (run.state === 'opening' && (culprit === null || culprit === run))) givenUp.add(run);
+    }
+    // A SYNC to a run that goes on is sent again after the replay below: its promise (what was
+    // published before it is durable) holds again once the new worker has logged the replayed
+    // records. A run given up drops them, so its SYNCs fail.
+    const resumed = new Set([...runs].filter((r) => !givenUp.has(r)));
+    const syncs = this.#owner.failPendingOn(runs, new MuxvisorError(ErrorCode.WorkerFailed, `the worker hosting this run failed (${reason}); the run was restarted from its log`, { data: { reason } }), resumed);
+    this.#pool.replace(worker);
+    for (const run of runs) {
+      const giveUp = givenUp.has(run);
       const order: OpenOrder = { ...run.order, resume: true, resumeReason: reason };
       if (giveUp) {
         // Resume with the plain recorder and nothing of the client's, only to close the log properly.
@@ -285,6 +303,7 @@ export class StreamMux {
         if ((op === Op.Record || op === Op.Records) && run !== undefined && runs.has(run)) this.#pool.add(worker, op, slot, conn, id, source, start, end);
       });
     }
+    for (const { conn, id, run } of syncs) this.#pool.add(worker, Op.Sync, run.slot, conn, id);
     for (const run of runs) {
       if (run.finishOrder === null) continue;
       const waiters = run.finishWaiters.splice(0);

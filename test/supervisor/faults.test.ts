@@ -69,9 +69,14 @@ describe('handlers that misbehave cost only their own requests, or their own wor
     await blocking.sync();
     const stuck = rejection(blocking.request('block'));
     for (let i = 500; i < 1000; i++) neighbour.publish({ i }); // arrives while the worker hangs
+    // SYNCs waiting while it hangs are carried over, answered once the replayed records are durable.
+    const neighbourSynced = neighbour.sync();
+    const blockingSynced = blocking.sync();
     const error = await stuck;
     expect(error.code).toBe(ErrorCode.WorkerFailed);
     expect(error.message).toContain('hung');
+    expect(await neighbourSynced).toMatchObject({ records: 1000 });
+    expect(await blockingSynced).toMatchObject({ records: 500 });
     for (let i = 500; i < 1000; i++) blocking.publish({ i });
     expect(await blocking.request('count')).toEqual({ seen: 1000, resumed: true });
     expect((await neighbour.finish()).records).toBe(1000);
