@@ -46,7 +46,7 @@ const program = new Command('chaos')
   .option('--out <file>', 'also write the JSON report here (a full run writes chaos-results/<time>.json by default)')
   .option('-q, --quiet', 'no progress lines on stderr')
   .option('--keep', 'keep the temporary homes of a section that broke a promise, to look into')
-  .addHelpText('after', '\nExamples:\n  npm run chaos                      # the full run (about 7 minutes)\n  npm run chaos -- --quick --seed 7  # a short run, repeatable schedule\n  npm run chaos -- --only fuzz --fuzz-cases 20000')
+  .addHelpText('after', '\nExamples:\n  npm run chaos                      # the full run (about 12 minutes on 2 cores)\n  npm run chaos -- --quick --seed 7  # a short run, repeatable schedule\n  npm run chaos -- --only fuzz --fuzz-cases 20000')
   .showHelpAfterError()
   .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : 2));
 program.parse();
