@@ -1,7 +1,8 @@
 /**
  * The byte format between the supervisor's main thread and a run worker. The main thread copies
- * each record's payload bytes into a batch without decoding them; one batch per worker per turn
- * of the event loop crosses the thread boundary as a transferred ArrayBuffer.
+ * each record's payload bytes into a batch without decoding them; the batches of one turn of the
+ * event loop reach the worker as places in shared memory (ring.ts). Answers come back as a
+ * transferred ArrayBuffer of frames.
  *
  * ```
  * to a worker, per entry:   u8 op | 3 × u8 0 | u32 slot | u32 conn | u32 id | u32 length | payload
@@ -62,13 +63,20 @@ export interface FinishOrder {
   exitCode?: number;
 }
 
-/** A growable buffer of entries for one worker. Single owner: the main thread's pool. */
+/**
+ * A growable buffer of entries for one worker. Single owner: the main thread's pool. With `shared`
+ * its memory is a SharedArrayBuffer: a batch can then be posted to the worker and kept for a replay
+ * without a copy (the worker only reads it).
+ */
 export class BatchBuilder {
-  #buffer: Buffer;
+  readonly #initialBytes: number;
+  readonly #shared: boolean;
+  #buffer: Buffer = EMPTY;
   #length = 0;
 
-  constructor(initialBytes = 256 * 1024) {
-    this.#buffer = Buffer.allocUnsafeSlow(initialBytes);
+  constructor(initialBytes = 256 * 1024, shared = false) {
+    this.#initialBytes = initialBytes;
+    this.#shared = shared;
   }
 
   get length(): number {
@@ -83,20 +91,26 @@ export class BatchBuilder {
     this.#length += size;
   }
 
-  /** Hands over the bytes built so far (a standalone ArrayBuffer, ready to transfer) and starts afresh. */
+  /**
+   * Hands over the bytes built so far, alone in their (Shared)ArrayBuffer, and starts afresh:
+   * the next `add` allocates anew, so what was handed over is never written again.
+   */
   take(): Buffer {
     const out = this.#buffer.subarray(0, this.#length);
-    this.#buffer = Buffer.allocUnsafeSlow(Math.max(64 * 1024, Math.min(this.#buffer.length, 4 * 1024 * 1024)));
+    this.#buffer = EMPTY;
     this.#length = 0;
     return out;
   }
 
   #grow(need: number): void {
-    const next = Buffer.allocUnsafeSlow(Math.max(this.#buffer.length * 2, this.#length + need));
+    const size = Math.max(this.#initialBytes, this.#buffer.length * 2, this.#length + need);
+    const next = this.#shared ? Buffer.from(new SharedArrayBuffer(size)) : Buffer.allocUnsafeSlow(size);
     this.#buffer.copy(next, 0, 0, this.#length);
     this.#buffer = next;
   }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 /** Writes one entry at `at` of `target`; the caller made room for its header and payload. */
 export function writeEntry(target: Buffer, at: number, op: Op, slot: number, conn: number, id: number, source: Buffer | null, start: number, end: number): void {

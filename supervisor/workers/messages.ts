@@ -4,10 +4,11 @@ import type { WireError } from '../../protocol/index.js';
 /** Main thread to worker. */
 export type ToWorker =
   /**
-   * Entries (batch.ts) numbered by `seq`, counting up per worker: either `length` bytes at
-   * `start` of the shared ring (workerData.ring), or a transferred buffer.
+   * Entries (batch.ts) numbered by `seq`, counting up per worker: `length` bytes at `start` of
+   * the shared ring (workerData.ring), or of `buffer`, shared memory of the batch's own. The worker
+   * only reads either, and not after it acknowledged the batch.
    */
-  | { type: 'batch'; seq: number; start: number; length: number; buffer: ArrayBuffer | null }
+  | { type: 'batch'; seq: number; start: number; length: number; buffer: SharedArrayBuffer | null }
   /** Flush and fsync every run log, then answer `{type: 'stopped'}` as an event. */
   | { type: 'stop' };
 

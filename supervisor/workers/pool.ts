@@ -2,12 +2,12 @@
  * The worker threads that host run handlers, seen from the main thread.
  *
  * ```
- *  connections ──records/requests──► BatchBuilder (one per worker, flushed once per turn)
- *                                      │ transfer               ▲ acked: drop the retained copy
+ *  connections ──records/requests──► RingBatches (one per worker, flushed once per turn)
+ *                                      │ post (shared memory)   ▲ acked: the bytes are free again
  *                                      ▼                        │
  *                                   run worker ── frames, events, ack ──► deliver to connections
  * ```
- * Contracts: batches reach a worker in order; a copy of each is retained until the worker acks it
+ * Contracts: batches reach a worker in order; each is kept, unchanged, until the worker acks it
  * (its records are then in the OS), so a worker that dies or hangs can be replaced and its runs'
  * unlogged records replayed. The bytes on their way to a worker are bounded: above the high-water
  * mark `congested` is true and callers stop reading their sockets until `onDrained` fires.
@@ -283,8 +283,8 @@ export class WorkerPool {
       if ('ring' in batch) {
         worker.thread.postMessage({ type: 'batch', seq: batch.seq, start: batch.ring.start, length: batch.ring.length, buffer: null } satisfies ToWorker);
       } else {
-        const buffer = batch.heap.buffer as ArrayBuffer;
-        worker.thread.postMessage({ type: 'batch', seq: batch.seq, start: batch.heap.byteOffset, length: batch.heap.length, buffer } satisfies ToWorker, [buffer]);
+        const buffer = batch.heap.buffer as SharedArrayBuffer;
+        worker.thread.postMessage({ type: 'batch', seq: batch.seq, start: batch.heap.byteOffset, length: batch.heap.length, buffer } satisfies ToWorker);
       }
     }
   }
