@@ -39,19 +39,38 @@ function nobodyHome(error: unknown): boolean {
 }
 
 /**
+ * EAGAIN: the supervisor's queue of connections not yet accepted is full. It is there and busy
+ * (1,000 clients connecting at once, a stalled machine): wait and try again, do not start another.
+ */
+function busy(error: unknown): boolean {
+  return isMuxvisorError(error) && (error.data as { errno?: string } | undefined)?.errno === 'EAGAIN';
+}
+
+/** The first wait before connecting again to a busy supervisor; it doubles, up to the max. */
+const BUSY_WAIT_MS = 5;
+const BUSY_WAIT_MAX_MS = 100;
+
+/**
  * Connects, starting the supervisor when nobody answers. A supervisor that is starting (the home
- * is locked, its socket not yet there) or dying (its lock and socket not yet released) is waited
- * for and tried again, until the deadline.
+ * is locked, its socket not yet there), dying (its lock and socket not yet released) or too busy
+ * to take the connection yet (EAGAIN) is waited for and tried again, until the deadline.
  */
 export async function findOrStart(options: StartOptions): Promise<Found> {
   const deadline = Date.now() + options.timeoutMs;
   let started = false;
   /** When a daemon we started last said the home was locked: its holder is starting or dying. */
   let lockedAt = -Infinity;
+  let busyWaits = 0;
   for (let attempt = 0; ; attempt++) {
     try {
       return { connection: await tryConnect(options, deadline), started };
     } catch (error) {
+      const wait = Math.min(BUSY_WAIT_MAX_MS, BUSY_WAIT_MS * 2 ** busyWaits);
+      if (busy(error) && Date.now() + wait < deadline && !options.signal?.aborted) {
+        busyWaits++;
+        await new Promise((r) => setTimeout(r, wait));
+        continue;
+      }
       if (!nobodyHome(error) || !options.start || Date.now() + 10 > deadline) throw unavailable(options, error);
     }
     if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(50, 5 * attempt)));
