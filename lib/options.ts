@@ -20,7 +20,8 @@ export interface ConnectOptions {
    */
   start?: boolean;
   /**
-   * Deadline for connecting, starting the supervisor if needed, and the handshake.
+   * Deadline for connecting, starting the supervisor if needed, and the handshake. A supervisor
+   * that is starting, stopping, or too busy to accept yet (EAGAIN) is waited for until then.
    * @default 10000
    */
   timeoutMs?: number;
