@@ -234,17 +234,7 @@ export class Connection implements Owner {
     let frames = 0;
     // The clock is read every 32 frames: a record costs well under a microsecond to take.
     const stop = () => (++frames & 31) === 0 && this.state === ConnState.Open && performance.now() >= deadline;
-    let used = chunk.length;
-    this.#chunk = chunk;
-    try {
-      used = this.#decoder.push(chunk, stop);
-      this.#flushSpan();
-    } catch (error) {
-      this.#flushSpan();
-      this.fatal(error);
-    }
-    this.#chunk = null;
-    this.#payloads.release();
+    const used = this.#decode(chunk, stop);
     this.#busyMs += performance.now() - started;
     const rest = used < chunk.length && this.state === ConnState.Open ? chunk.subarray(used) : null;
     if (rest === null && (this.#busyMs < BUSY_SLICE_MS || this.state !== ConnState.Open)) {
@@ -302,17 +292,27 @@ export class Connection implements Owner {
     this.log.debug({ err: error.message, kernelBytes: read }, 'write failed: the client is gone; taking what it sent last');
     for (const chunk of chunks) {
       if (this.state !== ConnState.Open && this.state !== ConnState.AwaitHello) break;
-      this.#chunk = chunk;
-      try {
-        this.#decoder.push(chunk);
-        this.#flushSpan();
-      } catch (error) {
-        this.#flushSpan();
-        this.fatal(error);
-      }
-      this.#chunk = null;
-      this.#payloads.release();
+      this.#decode(chunk);
     }
+  }
+
+  /**
+   * Takes the frames of `chunk` until it is used up or `stop` says so; returns the bytes used.
+   * Bad input is fatal to this connection (the chunk's rest is then of no use).
+   */
+  #decode(chunk: Buffer, stop?: () => boolean): number {
+    let used = chunk.length;
+    this.#chunk = chunk;
+    try {
+      used = this.#decoder.push(chunk, stop);
+      this.#flushSpan();
+    } catch (error) {
+      this.#flushSpan();
+      this.fatal(error);
+    }
+    this.#chunk = null;
+    this.#payloads.release();
+    return used;
   }
 
   #onFrame(f: Frame): void {

@@ -3,10 +3,13 @@
  * (with fields the encoder refuses to write), bounded waits, and the one check every fatal case
  * shares (one ERROR, id 0, fatal, then the connection closes, and nothing else is answered).
  */
-import { expect } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
+import { type Client, connect } from '../../lib/index.js';
 import {
   encodeFrame, encodeValue, type ErrorMessage, Kind, type Message,
 } from '../../protocol/index.js';
+import { type TempHome, tempHome } from './home.js';
 import { type RawClient, rawClient } from './raw.js';
 
 export { type RawHeader, rawFrame } from './raw-frame.js';
@@ -104,4 +107,35 @@ export async function expectPong(raw: RawClient, id: number, ms = 3_000): Promis
   const pong = await raw.next((m) => m.kind === Kind.Pong && m.id === id, ms);
   expect(pong).toEqual({ kind: Kind.Pong, id, data: { probe: id } });
   expect(raw.socket.destroyed, 'the connection is still open').toBe(false);
+}
+
+/** A supervisor of a test file's own, a library client on it, its token, and raw clients. */
+export interface RawSupervisor {
+  readonly home: TempHome;
+  readonly client: Client;
+  readonly token: string;
+  readonly raws: RawClients;
+}
+
+/**
+ * Registers the hooks of a test file that speaks raw frames to a supervisor of its own: before
+ * all, a temporary home (`prefix`) and a supervisor started by a library client; after each test,
+ * its raw clients closed; after all, the client closed and the home removed. The fields are set
+ * once `beforeAll` has run.
+ */
+export function rawSupervisor(prefix: string): RawSupervisor {
+  const state = {} as { home: TempHome; client: Client; token: string; raws: RawClients };
+  beforeAll(async () => {
+    state.home = tempHome(prefix);
+    state.client = await connect({ home: state.home.home, supervisor: { idleTimeoutMs: 0 }, handleExit: false, exportEnv: false });
+    state.token = readFileSync(state.home.layout.tokenPath, 'utf8').trim();
+    state.raws = new RawClients(state.home.layout.socketPath, () => state.token);
+  });
+  afterEach(() => state.raws?.destroyAll());
+  afterAll(async () => {
+    state.raws?.destroyAll();
+    await state.client?.close();
+    await state.home?.cleanup();
+  });
+  return state;
 }

@@ -6,37 +6,18 @@
  * order is forced: the supervisor has stopped reading the client (push-back: its answers pile up
  * unread), so the FINISH waits in the kernel while the supervisor's write fails.
  */
-import { readFileSync } from 'node:fs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type Client, connect } from '../../lib/index.js';
+import { describe, expect, it } from 'vitest';
 import { encodeFrame, Kind, type Message } from '../../protocol/index.js';
-import { RawClients, rawFrame, valueFrame, within } from '../helpers/bad-input.js';
-import { eventually, type TempHome, tempHome } from '../helpers/home.js';
+import { rawFrame, rawSupervisor, valueFrame, within } from '../helpers/bad-input.js';
+import { eventually } from '../helpers/home.js';
 
 const MiB = 1024 * 1024;
 
-let home: TempHome;
-let client: Client;
-let raws: RawClients;
-
-beforeAll(async () => {
-  home = tempHome('muxvisor-dying-');
-  client = await connect({ home: home.home, supervisor: { idleTimeoutMs: 0 }, handleExit: false, exportEnv: false });
-  const token = readFileSync(home.layout.tokenPath, 'utf8').trim();
-  raws = new RawClients(home.layout.socketPath, () => token);
-});
-
-afterEach(() => raws.destroyAll());
-
-afterAll(async () => {
-  raws?.destroyAll();
-  await client?.close();
-  await home?.cleanup();
-});
+const t = rawSupervisor('muxvisor-dying-');
 
 /** Bytes the supervisor has read from connection `conn` (connections.list). */
 async function bytesIn(conn: number): Promise<number> {
-  const list = (await client.request('connections.list', undefined, { timeoutMs: 5_000 })) as Array<{ conn: number; bytesIn: number }>;
+  const list = (await t.client.request('connections.list', undefined, { timeoutMs: 5_000 })) as Array<{ conn: number; bytesIn: number }>;
   const found = list.find((c) => c.conn === conn);
   if (found === undefined) throw new Error(`connection ${conn} is not listed`);
   return found.bytesIn;
@@ -59,7 +40,7 @@ async function untilItStopsReading(conn: number): Promise<number> {
 
 describe('a client that dies as it writes', () => {
   it('has its last records and FINISH (interrupted) taken although the write to it failed first', async () => {
-    const raw = await raws.welcomed();
+    const raw = await t.raws.welcomed();
     const conn = (raw.messages[0] as Message & { connection: number }).connection;
     raw.send(valueFrame(Kind.Open, { run: 'dies-writing' }, { id: 1 }));
     const opened = await raw.next((m) => 'id' in m && m.id === 1);
@@ -99,12 +80,12 @@ describe('a client that dies as it writes', () => {
     // It dies: the supervisor's pending write to it fails before anything more is read.
     raw.socket.destroy();
     const info = await eventually(async () => {
-      const got = await client.runs.get('dies-writing', { summary: false });
+      const got = await t.client.runs.get('dies-writing', { summary: false });
       if (got.state !== 'finished') throw new Error(`run is ${got.state}`);
       return got;
     }, 'the run to finish', 10_000);
     expect(info.meta).toMatchObject({ status: 'interrupted', reason: 'SIGTERM', records: 3 });
     // Other clients were never disturbed.
-    await client.ping({ timeoutMs: 2_000 });
+    await t.client.ping({ timeoutMs: 2_000 });
   });
 });

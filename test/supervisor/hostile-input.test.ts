@@ -5,43 +5,24 @@
  * PROTOCOL.md says it must be refused.
  */
 import { readFileSync } from 'node:fs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type Client, connect } from '../../lib/index.js';
+import { describe, expect, it } from 'vitest';
 import {
   encodeValue, ErrorCode, HEADER_BYTES, Kind, MAX_DECODED_PAYLOAD_BYTES, MAX_HELLO_PAYLOAD_BYTES, type Message, PROTOCOL_VERSIONS,
 } from '../../protocol/index.js';
-import { expectAnswerError, expectFatal, expectPong, payloadFrame, RawClients, rawFrame, valueFrame, within } from '../helpers/bad-input.js';
-import { eventually, type TempHome, tempHome } from '../helpers/home.js';
+import { expectAnswerError, expectFatal, expectPong, payloadFrame, rawFrame, rawSupervisor, valueFrame, within } from '../helpers/bad-input.js';
+import { eventually } from '../helpers/home.js';
 
 const MiB = 1024 * 1024;
 const CAP = 16 * MiB;
 
-let home: TempHome;
-let client: Client;
-let token: string;
-let raws: RawClients;
-
-beforeAll(async () => {
-  home = tempHome('muxvisor-hostile-');
-  client = await connect({ home: home.home, supervisor: { idleTimeoutMs: 0 }, handleExit: false, exportEnv: false });
-  token = readFileSync(home.layout.tokenPath, 'utf8').trim();
-  raws = new RawClients(home.layout.socketPath, () => token);
-});
-
-afterEach(() => raws.destroyAll());
-
-afterAll(async () => {
-  raws?.destroyAll();
-  await client?.close();
-  await home?.cleanup();
-});
+const t = rawSupervisor('muxvisor-hostile-');
 
 /** Matches the answer to request `id`. */
 const withId = (id: number) => (m: Message) => 'id' in m && m.id === id;
 
 /** The supervisor's resident memory in bytes. */
 function rss(): number {
-  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${client.server.pid}/status`, 'utf8'));
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${t.client.server.pid}/status`, 'utf8'));
   return Number(match?.[1]) * 1024;
 }
 
@@ -74,7 +55,7 @@ function rawMap(entries: Array<[string, Buffer]>): Buffer {
 
 describe('messages the supervisor would decode whole have a size limit (PROTOCOL.md section 9)', () => {
   it('answers a 16 MiB status request MUXVISOR_INVALID_ARGUMENT without decoding it, in bounded memory', async () => {
-    const raw = await raws.welcomed();
+    const raw = await t.raws.welcomed();
     const before = rss();
     const peak = await peakRss(async () => {
       raw.send(payloadFrame(Kind.Request, rawMap([['op', encodeValue('status')], ['args', tinyMaps(CAP - 64)]]), { id: 5 }));
@@ -87,7 +68,7 @@ describe('messages the supervisor would decode whole have a size limit (PROTOCOL
   });
 
   it('answers an OPEN and a REQUEST to a run over the limit MUXVISOR_INVALID_ARGUMENT, and goes on', async () => {
-    const raw = await raws.welcomed();
+    const raw = await t.raws.welcomed();
     const big = Buffer.alloc(MAX_DECODED_PAYLOAD_BYTES, 0x61);
     raw.send(valueFrame(Kind.Open, { run: 'hostile-big-config', config: big.toString('latin1') }, { id: 1 }));
     await expectAnswerError(raw, 1, ErrorCode.InvalidArgument);
@@ -101,14 +82,14 @@ describe('messages the supervisor would decode whole have a size limit (PROTOCOL
   });
 
   it('refuses a HELLO over 64 KiB with a fatal MUXVISOR_FRAME_TOO_LARGE', async () => {
-    const raw = await raws.connect();
-    const body = { versions: PROTOCOL_VERSIONS, token, pid: 1, name: 'big', caps: [], extra: 'x'.repeat(MAX_HELLO_PAYLOAD_BYTES) };
+    const raw = await t.raws.connect();
+    const body = { versions: PROTOCOL_VERSIONS, token: t.token, pid: 1, name: 'big', caps: [], extra: 'x'.repeat(MAX_HELLO_PAYLOAD_BYTES) };
     raw.send(valueFrame(Kind.Hello, body));
     await expectFatal(raw, ErrorCode.FrameTooLarge);
   });
 
   it('refuses a CANCEL over 256 KiB with a fatal MUXVISOR_FRAME_TOO_LARGE', async () => {
-    const raw = await raws.welcomed();
+    const raw = await t.raws.welcomed();
     raw.send(valueFrame(Kind.Cancel, { reason: 'r'.repeat(MAX_DECODED_PAYLOAD_BYTES) }, { id: 9 }));
     await expectFatal(raw, ErrorCode.FrameTooLarge);
   });
@@ -116,7 +97,7 @@ describe('messages the supervisor would decode whole have a size limit (PROTOCOL
 
 describe('large payloads are checked as they arrive', () => {
   it('refuses a 16 MiB record that turns bad early, before the rest of it arrives', async () => {
-    const raw = await raws.welcomed();
+    const raw = await t.raws.welcomed();
     const start = Buffer.alloc(MiB, 0xc0);
     start.set([0xdd, 0x00, 0xff, 0xff, 0xfa, 0xc0, 0xc1]); // an array of nils whose second value is reserved
     raw.send(rawFrame({ kind: Kind.Publish, channel: 1, length: CAP }, start).subarray(0, HEADER_BYTES + start.length));
@@ -125,8 +106,8 @@ describe('large payloads are checked as they arrive', () => {
   });
 
   it('accepts 16 MiB records and PINGs of tiny values checked as they arrived', async () => {
-    const run = await client.openRun('hostile-big-records');
-    const raw = await raws.welcomed();
+    const run = await t.client.openRun('hostile-big-records');
+    const raw = await t.raws.welcomed();
     const value = tinyMaps(CAP - 64);
     raw.send(rawFrame({ kind: Kind.Ping, id: 3 }, value));
     const pong = await raw.next((m) => m.kind === Kind.Pong && m.id === 3, 20_000);
@@ -150,7 +131,7 @@ describe('what used to outlive its connection', () => {
     const before = rss();
     const peak = await peakRss(async () => {
       for (let i = 0; i < 20; i++) {
-        const raw = await raws.welcomed();
+        const raw = await t.raws.welcomed();
         raw.send(frame);
         await raw.next((m) => m.kind === Kind.Pong, 20_000);
         raw.close();
@@ -169,7 +150,7 @@ describe('what used to outlive its connection', () => {
     const before = rss();
     const idle = [];
     for (let i = 0; i < 12; i++) {
-      const raw = await raws.welcomed();
+      const raw = await t.raws.welcomed();
       raw.send(frame);
       await raw.next((m) => m.kind === Kind.Pong, 20_000);
       idle.push(raw);
@@ -177,7 +158,7 @@ describe('what used to outlive its connection', () => {
     // More big frames on other connections: the garbage of the first ones is collected meanwhile.
     const peak = await peakRss(async () => {
       for (let i = 0; i < 12; i++) {
-        const raw = await raws.welcomed();
+        const raw = await t.raws.welcomed();
         raw.send(frame);
         await raw.next((m) => m.kind === Kind.Pong, 20_000);
         raw.close();
@@ -195,18 +176,18 @@ describe('what used to outlive its connection', () => {
     config[0] = 0xdf;
     config.writeUInt32BE(n, 1);
     for (let i = 0, at = 5; i < n; i++, at += 11) config.write(`\u00a8k${String(i).padStart(7, '0')}\u00cc\u0001`, at, 'latin1');
-    const raw = await raws.welcomed();
+    const raw = await t.raws.welcomed();
     raw.send(payloadFrame(Kind.Open, rawMap([['run', encodeValue('hostile-leak')], ['config', config]]), { id: 1 }));
     await expectAnswerError(raw, 1, ErrorCode.InvalidArgument);
     raw.close();
-    const open = (await client.request('runs.list', { recorded: false })) as { open: Array<{ run: string }> };
+    const open = (await t.client.request('runs.list', { recorded: false })) as { open: Array<{ run: string }> };
     expect(open.open.map((r) => r.run)).not.toContain('hostile-leak');
-    const again = await client.openRun('hostile-leak'); // the id is free
+    const again = await t.client.openRun('hostile-leak'); // the id is free
     await again.finish();
   });
 
   it('logs no storage failure for a SYNC that arrives while its run finishes', async () => {
-    const raw = await raws.welcomed();
+    const raw = await t.raws.welcomed();
     raw.send(valueFrame(Kind.Open, { run: 'hostile-sync-finish' }, { id: 1 }));
     const opened = await raw.next((m) => m.kind === Kind.Response && m.id === 1);
     const channel = (opened as { result: { channel: number } }).result.channel;
@@ -218,7 +199,7 @@ describe('what used to outlive its connection', () => {
     expect(await raw.next(withId(2))).toMatchObject({ kind: Kind.Response, result: { records: 1 } });
     expect(await raw.next(withId(3))).toMatchObject({ kind: Kind.Response, result: { records: 1 } });
     await new Promise((r) => setTimeout(r, 300)); // the log is written asynchronously
-    const trouble = readFileSync(home.layout.supervisorLog, 'utf8').split('\n').filter((l) => l.includes('hostile-sync-finish') && /"level":(5|6)0/.test(l));
+    const trouble = readFileSync(t.home.layout.supervisorLog, 'utf8').split('\n').filter((l) => l.includes('hostile-sync-finish') && /"level":(5|6)0/.test(l));
     expect(trouble).toEqual([]);
   });
 });
@@ -233,7 +214,7 @@ describe('frames PROTOCOL.md says to refuse, and that were answered', () => {
     ['a PING with a channel', () => valueFrame(Kind.Ping, undefined, { id: 1, channel: 3 }), ErrorCode.BadMessage],
   ] as const) {
     it(`refuses ${what} with a fatal ${code}`, async () => {
-      const raw = await raws.welcomed();
+      const raw = await t.raws.welcomed();
       raw.send(frame());
       await expectFatal(raw, code);
     });
@@ -242,7 +223,7 @@ describe('frames PROTOCOL.md says to refuse, and that were answered', () => {
 
 describe('a flood of requests is read in steps', () => {
   it('slows down a client that pipelines 10,000 requests to its run instead of taking them all: each is answered with its echo', async () => {
-    const raw = await raws.welcomed();
+    const raw = await t.raws.welcomed();
     raw.send(valueFrame(Kind.Open, { run: 'hostile-flood' }, { id: 1 }));
     const opened = await raw.next(withId(1));
     const channel = (opened as { result: { channel: number } }).result.channel;
@@ -256,8 +237,8 @@ describe('a flood of requests is read in steps', () => {
   });
 
   it('answers 20,000 pipelined supervisor requests sent in one write once each, in order, and serves another client meanwhile', async () => {
-    const flooder = await raws.welcomed();
-    const other = await raws.welcomed();
+    const flooder = await t.raws.welcomed();
+    const other = await t.raws.welcomed();
     const ids = Array.from({ length: 20_000 }, (_, i) => 10 + i);
     // Each `status` is answered at once on the main thread (~20 µs): a 64 KiB read holds ~2,000 of
     // them, more than one turn of the event loop may take, so the supervisor stops inside reads
@@ -273,7 +254,7 @@ describe('a flood of requests is read in steps', () => {
 
 describe('dedicated workers start one at a time', () => {
   it('answers 16 dedicated OPENs and the records sent to them before their threads started', async () => {
-    const raw = await raws.welcomed();
+    const raw = await t.raws.welcomed();
     const runs = Array.from({ length: 16 }, (_, i) => i + 1);
     // Channels are numbered from 1 per connection: everything goes in one write, before any thread runs.
     raw.send(Buffer.concat([
@@ -288,6 +269,6 @@ describe('dedicated workers start one at a time', () => {
       expect(await raw.next(withId(100 + ch), 20_000), `SYNC ${ch}`).toMatchObject({ kind: Kind.Response, result: { records: 2 } });
     }
     raw.close();
-    await eventually(async () => ((await client.request('status')) as { workers: unknown[] }).workers.length <= 2, 'the dedicated workers to retire');
+    await eventually(async () => ((await t.client.request('status')) as { workers: unknown[] }).workers.length <= 2, 'the dedicated workers to retire');
   });
 });
