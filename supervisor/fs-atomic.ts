@@ -1,14 +1,15 @@
 /**
  * Replacing a small file so that a crash at any moment leaves either the old content or the new,
  * never an empty or half-written file: write a temporary file, fsync it, rename it over the old
- * one, fsync the directory. Optionally keeps the previous version as `<path>.bak`.
+ * one, fsync the directory. `replaceFile` can keep the previous version as `<path>.bak`.
  *
  * `writeFileAtomic` blocks its thread for the two fsyncs (tens of ms on a busy disk): for start-up.
  * `replaceFile` does the same through libuv's thread pool, for a thread that serves others
- * meanwhile (a run worker's meta.json, the main thread's services state). Neither orders concurrent calls for one path: the
- * caller does (the temporary names differ, so they never tear each other, but the last rename wins).
+ * meanwhile (a run worker's meta.json, the main thread's services state). Neither orders
+ * concurrent calls for one path: the caller does (the temporary names differ, so they never tear
+ * each other, but the last rename wins).
  */
-import { closeSync, fsyncSync, linkSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { link, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { threadId } from 'node:worker_threads';
@@ -18,7 +19,7 @@ export const TMP_SUFFIX = '.tmp-';
 let unique = 0;
 const tmpName = (path: string) => `${path}${TMP_SUFFIX}${process.pid}-${threadId}-${Date.now()}-${unique++}`;
 
-export function writeFileAtomic(path: string, data: string | Uint8Array, options: { mode?: number; keepPrevious?: boolean } = {}): void {
+export function writeFileAtomic(path: string, data: string | Uint8Array, options: { mode?: number } = {}): void {
   const tmp = tmpName(path);
   const bytes = typeof data === 'string' ? Buffer.from(data) : data;
   const fd = openSync(tmp, 'w', options.mode ?? 0o600);
@@ -31,14 +32,6 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, options
     throw error;
   }
   closeSync(fd);
-  if (options.keepPrevious) {
-    rmSync(`${path}.bak`, { force: true });
-    try {
-      linkSync(path, `${path}.bak`);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    }
-  }
   renameSync(tmp, path);
   fsyncDir(dirname(path));
 }
@@ -53,7 +46,7 @@ export function fsyncDir(dir: string): void {
   }
 }
 
-/** `writeFileAtomic` without blocking the calling thread; mode 0600. */
+/** `writeFileAtomic` without blocking the calling thread; mode 0600; `keepPrevious` keeps the old content as `<path>.bak`. */
 export async function replaceFile(path: string, data: string | Uint8Array, options: { keepPrevious?: boolean } = {}): Promise<void> {
   const tmp = tmpName(path);
   const file = await open(tmp, 'w', 0o600);

@@ -61,10 +61,10 @@ export class ServiceStore {
     return [];
   }
 
-  /** The write under way, if any. */
-  #writing: Promise<void> | null = null;
-  /** The next write, queued behind it: it takes the newest state (`#latest`) when it starts. */
-  #queued: Promise<void> | null = null;
+  /** The newest write: the one under way, or the one queued behind it. */
+  #last: Promise<void> = Promise.resolve();
+  /** True while a write is queued and not started: it takes `#latest` when it starts. */
+  #queued = false;
   #latest: SavedService[] = [];
 
   /**
@@ -75,23 +75,18 @@ export class ServiceStore {
    */
   save(services: SavedService[]): Promise<void> {
     this.#latest = services;
-    if (this.#queued !== null) return this.#queued;
-    const queued = (this.#writing ?? Promise.resolve()).catch(() => undefined).then(() => {
-      this.#queued = null;
+    if (this.#queued) return this.#last;
+    this.#queued = true;
+    this.#last = this.#last.catch(() => undefined).then(() => {
+      this.#queued = false;
       const state: StateFile = { schema: STATE_SCHEMA, savedAt: new Date().toISOString(), services: this.#latest };
-      const writing = replaceFile(this.path, `${JSON.stringify(state, null, 2)}\n`, { keepPrevious: true });
-      this.#writing = writing;
-      void writing.catch(() => undefined).then(() => {
-        if (this.#writing === writing) this.#writing = null;
-      });
-      return writing;
+      return replaceFile(this.path, `${JSON.stringify(state, null, 2)}\n`, { keepPrevious: true });
     });
-    this.#queued = queued;
-    return queued;
+    return this.#last;
   }
 
-  /** Resolves once no write is under way or queued (for a supervisor that stops). Never rejects. */
-  async settled(): Promise<void> {
-    while (this.#queued !== null || this.#writing !== null) await (this.#queued ?? this.#writing)?.catch(() => undefined);
+  /** Resolves once the last write asked for is done (for a supervisor that stops). Never rejects. */
+  settled(): Promise<void> {
+    return this.#last.catch(() => undefined);
   }
 }
